@@ -1,0 +1,90 @@
+//! `list`: a table, JSON, or ids only.
+
+use std::io::Write;
+use std::path::Path;
+
+use berth_runtime::error::Error;
+use berth_runtime::ops;
+
+#[derive(clap::Args, Debug)]
+pub struct ListArgs {
+    /// table or json
+    #[arg(short, long, default_value = "table")]
+    pub format: String,
+    /// Print only the container ids
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+pub fn list(root: &Path, a: ListArgs) -> Result<u8, Error> {
+    let states = ops::list(root)?;
+    let mut out = std::io::stdout().lock();
+    if a.quiet {
+        for st in &states {
+            let _ = writeln!(out, "{}", st.id);
+        }
+        return Ok(0);
+    }
+    match a.format.as_str() {
+        "json" => {
+            let v: Vec<_> = states
+                .iter()
+                .map(|s| s.oci_json(s.current_status()))
+                .collect();
+            let _ = writeln!(out, "{}", serde_json::Value::Array(v));
+        }
+        "table" => {
+            let mut rows = vec![[
+                "ID".to_string(),
+                "PID".into(),
+                "STATUS".into(),
+                "BUNDLE".into(),
+                "CREATED".into(),
+                "OWNER".into(),
+            ]];
+            for st in &states {
+                let status = st.current_status();
+                let pid = if status == berth_runtime::state::Status::Stopped {
+                    0
+                } else {
+                    st.pid
+                };
+                rows.push([
+                    st.id.clone(),
+                    pid.to_string(),
+                    status.to_string(),
+                    st.bundle.display().to_string(),
+                    st.created.clone(),
+                    if st.owner.is_empty() {
+                        "root".into()
+                    } else {
+                        st.owner.clone()
+                    },
+                ]);
+            }
+            let widths: Vec<usize> = (0..6)
+                .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
+                .collect();
+            for r in rows {
+                let line: Vec<String> = r
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| {
+                        if i == 5 {
+                            c.clone()
+                        } else {
+                            format!("{c:<w$}", w = widths[i] + 3)
+                        }
+                    })
+                    .collect();
+                let _ = writeln!(out, "{}", line.concat().trim_end());
+            }
+        }
+        other => {
+            return Err(Error::Usage(format!(
+                "invalid --format {other:?}: use table or json"
+            )))
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,144 @@
+//! The container's init: from a fresh set of namespaces to the user's program.
+//!
+//! Order: session, mounts (before pivot_root, while host paths still resolve), the
+//! createRuntime handshake and createContainer hooks, pivot_root, the console, sysctl
+//! and masked/read-only paths, hostname, rlimits, then the process's identity (user,
+//! groups, capabilities, no_new_privs), `Ready` to the parent, and the wait on
+//! `exec.fifo` that `start` releases. startContainer hooks run last, just before execve.
+
+use std::io::Write;
+use std::os::fd::{OwnedFd, RawFd};
+use std::path::Path;
+
+use oci_spec::runtime::{Process, Spec};
+use rustix::fs::{Mode, OFlags};
+
+use super::find_executable;
+use crate::channel::{Channel, Message};
+use crate::error::{Context, Error, Result};
+use crate::rootfs::{self, CgroupMounts};
+use crate::{capabilities, hooks, rlimits, sys};
+
+pub struct InitArgs<'a> {
+    pub spec: &'a Spec,
+    pub rootfs: &'a Path,
+    pub ch: &'a Channel,
+    pub fifo_fd: RawFd,
+    pub console: Option<OwnedFd>,
+    pub no_pivot: bool,
+    pub preserve_fds: u32,
+    pub cgroups: CgroupMounts,
+    pub in_userns: bool,
+}
+
+/// Runs the init; returns only with the error that stopped it.
+pub fn run(a: InitArgs<'_>) -> Error {
+    match setup(a) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    }
+}
+
+fn setup(a: InitArgs<'_>) -> Result<std::convert::Infallible> {
+    let spec = a.spec;
+    let process = spec.process().as_ref().expect("validated");
+    rustix::process::setsid().ctx(|| "setsid")?;
+
+    rootfs::prepare(spec, a.rootfs, &a.cgroups, a.in_userns)?;
+    a.ch.send(&Message::MountsReady)?;
+    let state = match a.ch.recv()? {
+        Message::Continue { state } => state,
+        other => return Err(Error::Init(format!("expected Continue, got {other:?}"))),
+    };
+    let hooks = spec.hooks().clone().unwrap_or_default();
+    hooks::run_all("createContainer", hooks.create_container().as_ref(), &state)?;
+
+    if a.no_pivot {
+        rootfs::chroot(a.rootfs)?;
+    } else {
+        rootfs::pivot(a.rootfs)?;
+    }
+    if let Some(sock) = &a.console {
+        crate::console::setup(std::os::fd::AsFd::as_fd(sock))?;
+    }
+    drop(a.console);
+    rootfs::sysctl(spec)?;
+    rootfs::finish(spec)?;
+    if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        rustix::system::sethostname(h.as_bytes()).ctx(|| format!("hostname: cannot set {h:?}"))?;
+    }
+    if let Some(d) = spec.domainname().as_deref().filter(|d| !d.is_empty()) {
+        rustix::system::setdomainname(d.as_bytes())
+            .ctx(|| format!("domainname: cannot set {d:?}"))?;
+    }
+    let program = prepare_process(process)?;
+
+    a.ch.send(&Message::Ready)?;
+    sys::cloexec_from(3 + a.preserve_fds)?;
+    // Blocks until `start` opens the fifo for reading.
+    let fifo = rustix::fs::open(
+        format!("/proc/self/fd/{}", a.fifo_fd).as_str(),
+        OFlags::WRONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx(|| "failed to open exec.fifo")?;
+    let mut fifo = std::fs::File::from(fifo);
+    fifo.write_all(b"0").ctx(|| "failed to write exec.fifo")?;
+    drop(fifo);
+    hooks::run_all("startContainer", hooks.start_container().as_ref(), &state)?;
+    exec(&program, process)
+}
+
+/// Everything about the process itself, shared with `exec`: rlimits, oom score,
+/// identity, capabilities, umask, cwd. Returns the program to execve.
+pub fn prepare_process(process: &Process) -> Result<std::path::PathBuf> {
+    rlimits::apply(process.rlimits().as_deref().unwrap_or_default())?;
+    if let Some(adj) = process.oom_score_adj() {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string())
+            .ctx(|| format!("process.oomScoreAdj: cannot set {adj}"))?;
+    }
+    let env = process.env().clone().unwrap_or_default();
+    let args = process.args().clone().unwrap_or_default();
+    let program = find_executable(&args[0], &env)?;
+    let cwd = process.cwd();
+    rustix::process::chdir(cwd)
+        .ctx(|| format!("process.cwd: cannot chdir to {}", cwd.display()))?;
+
+    let sets = capabilities::resolve(process.capabilities().as_ref())?;
+    capabilities::drop_bounding(&sets)?;
+    if process.no_new_privileges().unwrap_or(false) {
+        rustix::thread::set_no_new_privs(true).ctx(|| "process.noNewPrivileges")?;
+    }
+    let user = process.user();
+    sys::set_keep_caps(true)?;
+    if let Err(e) = sys::setgroups(user.additional_gids().as_deref().unwrap_or_default()) {
+        // setgroups is denied in a user namespace whose setgroups file says "deny".
+        if user
+            .additional_gids()
+            .as_ref()
+            .is_some_and(|g| !g.is_empty())
+        {
+            return Err(e);
+        }
+    }
+    let gid = rustix::fs::Gid::from_raw(user.gid());
+    rustix::thread::set_thread_res_gid(gid, gid, gid)
+        .ctx(|| format!("process.user.gid: cannot switch to {}", user.gid()))?;
+    let uid = rustix::fs::Uid::from_raw(user.uid());
+    rustix::thread::set_thread_res_uid(uid, uid, uid)
+        .ctx(|| format!("process.user.uid: cannot switch to {}", user.uid()))?;
+    sys::set_keep_caps(false)?;
+    for w in capabilities::apply(&sets)? {
+        crate::logging::debug(&w);
+    }
+    if let Some(mask) = user.umask() {
+        rustix::process::umask(Mode::from_raw_mode(mask));
+    }
+    Ok(program)
+}
+
+pub fn exec(program: &Path, process: &Process) -> Result<std::convert::Infallible> {
+    let env = process.env().clone().unwrap_or_default();
+    let args = process.args().clone().unwrap_or_default();
+    Err(sys::execve(program, &args, &env))
+}
