@@ -45,9 +45,6 @@ pub struct Cli {
     /// Accepted for runc compatibility; ignored
     #[arg(long, global = true, hide = true)]
     criu: Option<String>,
-    /// Accepted for runc compatibility (auto, true, false)
-    #[arg(long, global = true, hide = true)]
-    rootless: Option<String>,
     /// Print the version
     #[arg(short = 'v', long = "version")]
     version: bool,

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs what berth's build, tests and benchmarks need from Debian's packages.
+# Idempotent: does nothing when everything is there.
+set -euo pipefail
+need=()
+for pair in busybox:busybox-static runc:runc crun:crun tini:tini pkg-config:pkg-config \
+            hyperfine:hyperfine ps:procps unshare:util-linux ip:iproute2; do
+  cmd=${pair%%:*}; pkg=${pair#*:}
+  command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
+done
+[ -e /usr/include/seccomp.h ] || need+=(libseccomp-dev)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing: ${need[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
