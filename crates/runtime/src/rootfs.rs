@@ -314,7 +314,7 @@ fn mount_cgroup(dest: &Path, opts: &MountOptions, cg: &CgroupMounts) -> Result<(
         if !host.is_dir() {
             continue;
         }
-        let sub = dest.join(name);
+        let sub = dest.join(name.strip_prefix("name=").unwrap_or(name));
         std::fs::create_dir_all(&sub).ctx(|| format!("mkdir {}", sub.display()))?;
         raw_mount(host.to_str().unwrap_or_default(), &sub, "", MS_BIND, "")
             .ctx(|| format!("failed to bind cgroup {name}"))?;

@@ -119,6 +119,22 @@ pub fn create(opts: &CreateOptions) -> Result<State> {
 
     let fifo_path = dir.join("exec.fifo");
     sys::mkfifo(&fifo_path, 0o622)?;
+    // The umask trimmed the mode; and the container's root may be another host uid.
+    std::fs::set_permissions(
+        &fifo_path,
+        std::os::unix::fs::PermissionsExt::from_mode(0o622),
+    )
+    .ctx(|| "failed to chmod exec.fifo")?;
+    let host_id = |maps: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| {
+        maps.iter()
+            .flatten()
+            .find(|m| m.container_id() == 0)
+            .map(|m| m.host_id())
+    };
+    if let (Some(uid), Some(gid)) = (host_id(linux.uid_mappings()), host_id(linux.gid_mappings())) {
+        std::os::unix::fs::chown(&fifo_path, Some(uid), Some(gid))
+            .ctx(|| "failed to chown exec.fifo")?;
+    }
     let fifo = rustix::fs::open(&fifo_path, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
         .ctx(|| "failed to open exec.fifo")?;
     let console = match &opts.console_socket {

@@ -157,6 +157,7 @@ fn process_setup(opts: &ExecOptions, console: Option<OwnedFd>) -> Result<std::co
     }
     drop(console);
     let program = super::init::prepare_process(&opts.process)?;
+    super::init::switch_identity(&opts.process)?;
     sys::cloexec_from(3 + opts.preserve_fds)?;
     super::init::exec(&program, &opts.process)
 }

@@ -2,9 +2,10 @@
 //!
 //! Order: session, mounts (before pivot_root, while host paths still resolve), the
 //! createRuntime handshake and createContainer hooks, pivot_root, the console, sysctl
-//! and masked/read-only paths, hostname, rlimits, then the process's identity (user,
-//! groups, capabilities, no_new_privs), `Ready` to the parent, and the wait on
-//! `exec.fifo` that `start` releases. startContainer hooks run last, just before execve.
+//! and masked/read-only paths, hostname, rlimits, the program's path, `Ready` to the
+//! parent, and the wait on `exec.fifo` that `start` releases. Then the process's
+//! identity (groups, user, capabilities, no_new_privs) and the startContainer hooks,
+//! last before execve.
 
 use std::io::Write;
 use std::os::fd::{OwnedFd, RawFd};
@@ -85,12 +86,13 @@ fn setup(a: InitArgs<'_>) -> Result<std::convert::Infallible> {
     let mut fifo = std::fs::File::from(fifo);
     fifo.write_all(b"0").ctx(|| "failed to write exec.fifo")?;
     drop(fifo);
+    switch_identity(process)?;
     hooks::run_all("startContainer", hooks.start_container().as_ref(), &state)?;
     exec(&program, process)
 }
 
-/// Everything about the process itself, shared with `exec`: rlimits, oom score,
-/// identity, capabilities, umask, cwd. Returns the program to execve.
+/// What can fail about the process, checked while the parent still listens: rlimits,
+/// oom score, the program's path, the cwd. Shared with `exec`.
 pub fn prepare_process(process: &Process) -> Result<std::path::PathBuf> {
     rlimits::apply(process.rlimits().as_deref().unwrap_or_default())?;
     if let Some(adj) = process.oom_score_adj() {
@@ -101,9 +103,20 @@ pub fn prepare_process(process: &Process) -> Result<std::path::PathBuf> {
     let args = process.args().clone().unwrap_or_default();
     let program = find_executable(&args[0], &env)?;
     let cwd = process.cwd();
-    rustix::process::chdir(cwd)
-        .ctx(|| format!("process.cwd: cannot chdir to {}", cwd.display()))?;
+    if rustix::process::chdir(cwd).is_err() {
+        // runc makes a missing cwd; as root, before the switch to the container's user.
+        std::fs::create_dir_all(cwd)
+            .ctx(|| format!("process.cwd: cannot create {}", cwd.display()))?;
+        rustix::process::chdir(cwd)
+            .ctx(|| format!("process.cwd: cannot chdir to {}", cwd.display()))?;
+    }
+    Ok(program)
+}
 
+/// The process's identity, last before exec: groups, gid, uid, capabilities,
+/// no_new_privs, umask. After the uid switch the process is not dumpable and its own
+/// /proc/self is closed to it, so everything needing /proc comes before.
+pub fn switch_identity(process: &Process) -> Result<()> {
     let sets = capabilities::resolve(process.capabilities().as_ref())?;
     capabilities::drop_bounding(&sets)?;
     if process.no_new_privileges().unwrap_or(false) {
@@ -134,7 +147,7 @@ pub fn prepare_process(process: &Process) -> Result<std::path::PathBuf> {
     if let Some(mask) = user.umask() {
         rustix::process::umask(Mode::from_raw_mode(mask));
     }
-    Ok(program)
+    Ok(())
 }
 
 pub fn exec(program: &Path, process: &Process) -> Result<std::convert::Infallible> {

@@ -2,7 +2,7 @@
 //! container guard that force-deletes on drop (also when a test fails midway), and
 //! checks that nothing was left behind.
 
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
