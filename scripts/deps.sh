@@ -4,9 +4,9 @@
 set -euo pipefail
 need=()
 for pair in busybox:busybox-static runc:runc crun:crun tini:tini pkg-config:pkg-config \
-            hyperfine:hyperfine ps:procps unshare:util-linux ip:iproute2; do
+            hyperfine:hyperfine ps:procps /usr/bin/time:time unshare:util-linux ip:iproute2; do
   cmd=${pair%%:*}; pkg=${pair#*:}
-  command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
+  if [[ $cmd == /* ]]; then [ -x "$cmd" ] || need+=("$pkg"); else command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg"); fi
 done
 [ -e /usr/include/seccomp.h ] || need+=(libseccomp-dev)
 if [ ${#need[@]} -gt 0 ]; then

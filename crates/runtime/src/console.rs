@@ -85,3 +85,41 @@ pub fn connect(path: &Path) -> Result<OwnedFd> {
         .ctx(|| format!("failed to connect to the console socket {}", path.display()))?;
     Ok(OwnedFd::from(s))
 }
+
+/// A socketpair standing in for `--console-socket` when berth-runc itself is the
+/// terminal's user (foreground `run -t` without a socket, as runc allows): the first
+/// end goes to the container's init, the master arrives on the second.
+pub fn local_pair() -> Result<(OwnedFd, OwnedFd)> {
+    rustix::net::socketpair(
+        rustix::net::AddressFamily::UNIX,
+        rustix::net::SocketType::STREAM,
+        rustix::net::SocketFlags::CLOEXEC,
+        None,
+    )
+    .ctx(|| "failed to create the console socketpair")
+}
+
+/// Receives the pty master sent by [`send_fd`].
+pub fn recv_fd(socket: BorrowedFd<'_>) -> Result<OwnedFd> {
+    use rustix::net::{recvmsg, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags};
+    let mut space = [MaybeUninit::uninit(); rustix::cmsg_space!(ScmRights(1))];
+    let mut ancillary = RecvAncillaryBuffer::new(&mut space);
+    let mut buf = [0u8; 4096];
+    recvmsg(
+        socket,
+        &mut [std::io::IoSliceMut::new(&mut buf)],
+        &mut ancillary,
+        RecvFlags::CMSG_CLOEXEC,
+    )
+    .ctx(|| "failed to receive the pty master")?;
+    for msg in ancillary.drain() {
+        if let RecvAncillaryMessage::ScmRights(mut fds) = msg {
+            if let Some(fd) = fds.next() {
+                return Ok(fd);
+            }
+        }
+    }
+    Err(crate::error::Error::Init(
+        "no pty master arrived on the console socket".into(),
+    ))
+}

@@ -3,7 +3,7 @@
 //! Layout under the runtime root (default `/run/berth-runc`):
 //!
 //! ```text
-//! <root>/<id>/state.json   this struct, written atomically (temp file, fsync, rename)
+//! <root>/<id>/state.json   this struct, written atomically (temp file, rename)
 //! <root>/<id>/exec.fifo    exists between create and start; init blocks opening it
 //! ```
 //!

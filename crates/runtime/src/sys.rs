@@ -207,3 +207,14 @@ pub fn kill(pid: i32, sig: i32) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// A pending signal from the blocked `set`, taken without waiting.
+pub fn pending_signal(set: &libc::sigset_t) -> Option<i32> {
+    let zero = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: set and zero are valid for the call; info is not requested.
+    let s = unsafe { libc::sigtimedwait(set, std::ptr::null_mut(), &zero) };
+    (s > 0).then_some(s)
+}

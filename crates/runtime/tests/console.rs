@@ -98,3 +98,30 @@ fn exec_with_a_tty() {
     let seen = read_until(&mut master, "exec-ok");
     assert!(seen.contains("/dev/pts/"), "{seen}");
 }
+
+#[test]
+fn foreground_run_with_a_terminal_and_no_socket() {
+    // `script` gives berth-runc a terminal of its own, as an interactive user's shell.
+    let rt = berth();
+    let mut b = Bundle::busybox();
+    b.set_terminal(true);
+    b.set_args(&["sh", "-c", "tty; stty size; echo in-tty-$((2+3)); exit 4"]);
+    let id = unique_id("fgtty");
+    let _g = Guard::new(&rt, &id);
+    let cmd = format!(
+        "stty cols 100 rows 30; {} run --bundle {} {id}",
+        rt.argv_prefix.join(" "),
+        b.path().display()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(4), "{text}\n{}", stderr(&out));
+    assert!(text.contains("/dev/pts/0"), "{text}");
+    assert!(text.contains("30 100"), "window size not passed: {text}");
+    assert!(text.contains("in-tty-5"), "{text}");
+    assert_nothing_left(&rt, &id, &b);
+}

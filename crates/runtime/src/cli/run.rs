@@ -50,6 +50,7 @@ fn options(root: &Path, a: CreateArgs) -> CreateOptions {
         root: root.to_path_buf(),
         pid_file: a.pid_file,
         console_socket: a.console_socket,
+        console: None,
         no_pivot: a.no_pivot,
         preserve_fds: a.preserve_fds,
     }
@@ -64,8 +65,35 @@ pub fn run(root: &Path, a: RunArgs) -> Result<u8, Error> {
     if !a.detach {
         wait::prepare();
     }
-    let opts = options(root, a.create);
+    let mut opts = options(root, a.create);
+    // A terminal with no socket to send it to: berth-runc holds the master itself.
+    let mut master_end = None;
+    if !a.detach && opts.console_socket.is_none() {
+        let bundle = std::fs::canonicalize(&opts.bundle).unwrap_or_else(|_| opts.bundle.clone());
+        let terminal = berth_runtime::spec::load(&bundle)
+            .ok()
+            .and_then(|s| s.process().as_ref().and_then(|p| p.terminal()))
+            .unwrap_or(false);
+        if terminal {
+            let (theirs, ours) = berth_runtime::console::local_pair()?;
+            opts.console = Some(std::cell::Cell::new(Some(theirs)));
+            master_end = Some(ours);
+        }
+    }
     let st = create_container(&opts)?;
+    let master = match &master_end {
+        Some(sock) => match berth_runtime::console::recv_fd(std::os::fd::AsFd::as_fd(sock)) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                let _ = ops::delete(root, &st.id, true);
+                return Err(e);
+            }
+        },
+        None => None,
+    };
+    if let Some(m) = &master {
+        berth_runtime::process::tty::copy_window_size(m);
+    }
     if let Err(e) = ops::start(root, &st.id) {
         let _ = ops::delete(root, &st.id, true);
         return Err(e);
@@ -73,7 +101,10 @@ pub fn run(root: &Path, a: RunArgs) -> Result<u8, Error> {
     if a.detach {
         return Ok(0);
     }
-    let code = wait::wait_forwarding(st.pid);
+    let code = match master {
+        Some(m) => berth_runtime::process::tty::proxy_and_wait(st.pid, m),
+        None => wait::wait_forwarding(st.pid),
+    };
     if !a.keep {
         ops::delete(root, &st.id, true)?;
     }

@@ -19,6 +19,9 @@ pub struct CreateOptions {
     pub root: PathBuf,
     pub pid_file: Option<PathBuf>,
     pub console_socket: Option<PathBuf>,
+    /// An already connected console socket (foreground `run` with a terminal): takes
+    /// the place of `console_socket`.
+    pub console: Option<std::cell::Cell<Option<OwnedFd>>>,
     pub no_pivot: bool,
     pub preserve_fds: u32,
 }
@@ -75,7 +78,7 @@ pub fn create(opts: &CreateOptions) -> Result<State> {
         .as_ref()
         .and_then(|p| p.terminal())
         .unwrap_or(false);
-    if terminal && opts.console_socket.is_none() {
+    if terminal && opts.console_socket.is_none() && opts.console.is_none() {
         return Err(Error::config(
             "process.terminal: a terminal needs --console-socket (where the pty master is sent)",
         ));
@@ -137,9 +140,10 @@ pub fn create(opts: &CreateOptions) -> Result<State> {
     }
     let fifo = rustix::fs::open(&fifo_path, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
         .ctx(|| "failed to open exec.fifo")?;
-    let console = match &opts.console_socket {
-        Some(p) => Some(crate::console::connect(p)?),
-        None => None,
+    let console = match (&opts.console_socket, &opts.console) {
+        (Some(p), _) => Some(crate::console::connect(p)?),
+        (None, Some(cell)) => cell.take(),
+        (None, None) => None,
     };
 
     let manager = crate::cgroup_manager(&cgroup_path);

@@ -19,6 +19,7 @@
 pub mod create;
 pub mod exec;
 pub mod init;
+pub mod tty;
 pub mod wait;
 
 use std::path::{Path, PathBuf};

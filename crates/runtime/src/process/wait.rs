@@ -15,22 +15,29 @@ pub fn prepare() {
     sys::block_signals(&sys::forwarded_signals());
 }
 
+/// Reaps every exited child (ours, and orphans reparented to us); returns the status
+/// of `pid` if it was among them.
+pub fn reap(pid: i32) -> Option<i32> {
+    loop {
+        match wait(WaitOptions::NOHANG) {
+            Ok(Some((p, status))) => {
+                if p.as_raw_nonzero().get() == pid {
+                    return Some(sys::exit_code(status));
+                }
+            }
+            Ok(None) => return None,
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(_) => return Some(255),
+        }
+    }
+}
+
 /// Waits until `pid` exits, forwarding signals to it; returns its shell-style status.
 pub fn wait_forwarding(pid: i32) -> i32 {
     let set = sys::forwarded_signals();
     loop {
-        // Reap whatever has exited: our process, and orphans reparented to us.
-        loop {
-            match wait(WaitOptions::NOHANG) {
-                Ok(Some((p, status))) => {
-                    if p.as_raw_nonzero().get() == pid {
-                        return sys::exit_code(status);
-                    }
-                }
-                Ok(None) => break,
-                Err(rustix::io::Errno::INTR) => continue,
-                Err(_) => return 255,
-            }
+        if let Some(code) = reap(pid) {
+            return code;
         }
         let sig = sys::sigwait(&set);
         if sig != libc::SIGCHLD {
