@@ -366,3 +366,70 @@ fn no_pivot_uses_chroot() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("bin"), "{}", stdout(&out));
 }
+
+#[test]
+fn relative_cgroups_path_is_under_the_runtimes_own_cgroup() {
+    let rt = berth();
+    let mut b = Bundle::busybox();
+    b.set_args(&["sleep", "1000"]);
+    let id = unique_id("relcg");
+    b.config_mut(|c| c["linux"]["cgroupsPath"] = json!(format!("{id}-rel")));
+    let _g = create(&rt, &b, &id);
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let mem = own
+        .lines()
+        .find_map(|l| {
+            l.split(':')
+                .nth(2)
+                .filter(|_| l.split(':').nth(1) == Some("memory"))
+        })
+        .unwrap()
+        .to_string();
+    let dir = std::path::Path::new("/sys/fs/cgroup/memory")
+        .join(mem.trim_start_matches('/'))
+        .join(format!("{id}-rel"));
+    assert!(dir.is_dir(), "{} missing", dir.display());
+    assert!(run(&rt, &["delete", "-f", &id]).status.success());
+    assert!(!dir.exists());
+}
+
+#[test]
+fn linux_devices_are_created_with_mode_and_owner() {
+    let mut b = Bundle::busybox();
+    b.config_mut(|c| {
+        c["linux"]["devices"] = json!([
+            {"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 432, "uid": 1000, "gid": 5},
+            {"path": "/dev/extra/loopish", "type": "b", "major": 7, "minor": 200, "fileMode": 384}
+        ]);
+    });
+    b.set_args(&[
+        "sh",
+        "-c",
+        "ls -ln /dev/fuse /dev/extra/loopish | awk '{print $1, $3, $4, $5, $6, $10}'",
+    ]);
+    let out = output_of(&b);
+    assert!(out.contains("crw-rw---- 1000 5 10, 229 /dev/fuse"), "{out}");
+    assert!(
+        out.contains("brw------- 0 0 7, 200 /dev/extra/loopish"),
+        "{out}"
+    );
+}
+
+#[test]
+fn rootfs_propagation_private() {
+    let mut b = Bundle::busybox();
+    b.config_mut(|c| c["linux"]["rootfsPropagation"] = json!("private"));
+    b.set_args(&["sh", "-c", "awk '$5 == \"/\" {print}' /proc/self/mountinfo"]);
+    let out = output_of(&b);
+    assert!(
+        !out.contains("master:") && !out.contains("shared:"),
+        "{out}"
+    );
+    let mut b = Bundle::busybox();
+    b.config_mut(|c| c["linux"]["rootfsPropagation"] = json!("sideways"));
+    let rt = berth();
+    let id = unique_id("prop");
+    let (code, _, err) = run_container(&rt, &b, &id);
+    assert_ne!(code, 0);
+    assert!(err.contains("linux.rootfsPropagation"), "{err}");
+}

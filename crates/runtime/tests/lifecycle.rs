@@ -453,3 +453,25 @@ fn pid_file_and_detached_run() {
     assert_eq!(rt.state(&id).unwrap()["pid"], pid);
     assert_eq!(status(&rt, &id), "running");
 }
+
+#[test]
+fn events_stats_reads_the_cgroup() {
+    let rt = berth();
+    let mut b = Bundle::busybox();
+    b.set_args(&["sleep", "1000"]);
+    b.config_mut(|c| c["linux"]["resources"]["pids"] = serde_json::json!({"limit": 77}));
+    let id = unique_id("events");
+    let _g = create(&rt, &b, &id);
+    assert!(run(&rt, &["start", &id]).status.success());
+    let out = run(&rt, &["events", "--stats", &id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["type"], "stats");
+    assert_eq!(v["id"], id.as_str());
+    assert_eq!(v["data"]["pids"]["current"], 1);
+    assert_eq!(v["data"]["pids"]["limit"], 77);
+    assert!(
+        v["data"]["memory"]["usage"]["usage"].as_u64().unwrap() > 0,
+        "{v}"
+    );
+}
