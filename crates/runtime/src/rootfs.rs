@@ -323,9 +323,7 @@ fn mount_cgroup(dest: &Path, opts: &MountOptions, cg: &CgroupMounts) -> Result<(
             flags | libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC,
         )?;
     }
-    if flags & MS_RDONLY != 0 {
-        remount_bind(dest, flags)?;
-    }
+    // The tmpfs itself stays writable, as runc leaves it; the hierarchies are read-only.
     Ok(())
 }
 

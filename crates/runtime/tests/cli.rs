@@ -128,7 +128,6 @@ fn spec_rootless_has_a_user_namespace_and_mappings() {
 }
 
 #[test]
-#[ignore = "berth-runc bug: `spec --rootless` drops the /sys/fs/cgroup mount that `runc spec --rootless` keeps"]
 fn spec_rootless_matches_runc() {
     let Some(runc) = runc() else { return };
     // Compared as JSON: the key order of runc's rootless output is Go's struct order.
@@ -305,7 +304,6 @@ fn kill_names_an_invalid_signal() {
 // list
 
 #[test]
-#[ignore = "berth-runc bug: list's table header is `ID   PID   STATUS   BUNDLE   CREATED   OWNER`; runc pads every column to at least 12 (tabwriter minwidth 12, padding 3)"]
 fn list_with_no_containers_prints_runcs_header() {
     let header = match runc() {
         Some(runc) => stdout(&run(&runc, &["list"])),
@@ -327,7 +325,6 @@ fn list_json_with_no_containers_is_an_empty_array() {
 }
 
 #[test]
-#[ignore = "berth-runc bug: list's table columns are not padded to runc's minimum width of 12"]
 fn list_table_columns_are_padded_like_runc() {
     let rt = berth();
     let mut b = Bundle::busybox();

@@ -307,7 +307,6 @@ fn mounts_match_runc() {
 }
 
 #[test]
-#[ignore = "berth-runc bug: mounts the /sys/fs/cgroup tmpfs read-only; runc mounts it rw (only the controller mounts are ro)"]
 fn mount_options_match_runc() {
     // crun differs for the same masked files: they carry the host /dev's flags
     // ("ro,relatime") where runc's carry the container /dev's ("rw,nosuid").
@@ -328,7 +327,6 @@ fn umask_matches_runc() {
 }
 
 #[test]
-#[ignore = "berth-runc bug: does not add HOME from /etc/passwd when process.env lacks it; runc sets HOME=/root"]
 fn environment_matches_runc() {
     let Some(rts) = runtimes() else { return };
     same_stdout(rts, "env | sort");

@@ -62,8 +62,15 @@ pub fn list(root: &Path, a: ListArgs) -> Result<u8, Error> {
                     },
                 ]);
             }
+            // Go's tabwriter as runc sets it up: minimum cell width 12, padding 3.
             let widths: Vec<usize> = (0..6)
-                .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
+                .map(|i| {
+                    rows.iter()
+                        .map(|r| r[i].len() + 3)
+                        .max()
+                        .unwrap_or(0)
+                        .max(12)
+                })
                 .collect();
             for r in rows {
                 let line: Vec<String> = r
@@ -73,7 +80,7 @@ pub fn list(root: &Path, a: ListArgs) -> Result<u8, Error> {
                         if i == 5 {
                             c.clone()
                         } else {
-                            format!("{c:<w$}", w = widths[i] + 3)
+                            format!("{c:<w$}", w = widths[i])
                         }
                     })
                     .collect();

@@ -34,7 +34,7 @@ pub fn spec(a: SpecArgs) -> Result<u8, Error> {
 }
 
 /// runc's `spec --rootless` changes: a user namespace mapping the caller to root, no
-/// network namespace, /sys bound from the host, no cgroup mount or device rules.
+/// network namespace, /sys bound from the host, no device rules.
 fn rootless(base: &str) -> Result<String, Error> {
     let mut v: serde_json::Value =
         serde_json::from_str(base).map_err(|e| Error::Usage(e.to_string()))?;
@@ -51,7 +51,6 @@ fn rootless(base: &str) -> Result<String, Error> {
         o.remove("resources");
     }
     if let Some(mounts) = v["mounts"].as_array_mut() {
-        mounts.retain(|m| m["type"] != "cgroup");
         for m in mounts.iter_mut() {
             if m["destination"] == "/sys" {
                 *m = serde_json::json!({"destination": "/sys", "type": "none", "source": "/sys", "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});

@@ -151,7 +151,41 @@ pub fn switch_identity(process: &Process) -> Result<()> {
 }
 
 pub fn exec(program: &Path, process: &Process) -> Result<std::convert::Infallible> {
-    let env = process.env().clone().unwrap_or_default();
+    let mut env = process.env().clone().unwrap_or_default();
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", home_of(process.user().uid())));
+    }
     let args = process.args().clone().unwrap_or_default();
     Err(sys::execve(program, &args, &env))
+}
+
+/// The user's home from the container's /etc/passwd, or `/`: runc sets HOME this way
+/// when the spec's env leaves it out.
+fn home_of(uid: u32) -> String {
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|text| home_in_passwd(&text, uid))
+        .unwrap_or_else(|| "/".to_string())
+}
+
+fn home_in_passwd(text: &str, uid: u32) -> Option<String> {
+    text.lines().find_map(|line| {
+        let f: Vec<&str> = line.split(':').collect();
+        (f.len() >= 6 && f[2].parse::<u32>().ok() == Some(uid)).then(|| f[5].to_string())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn home_comes_from_passwd() {
+        let text =
+            "root:x:0:0:root:/root:/bin/sh\nberth:x:1000:1000::/home/berth:/bin/sh\nbad line\n";
+        assert_eq!(super::home_in_passwd(text, 0).as_deref(), Some("/root"));
+        assert_eq!(
+            super::home_in_passwd(text, 1000).as_deref(),
+            Some("/home/berth")
+        );
+        assert_eq!(super::home_in_passwd(text, 7), None);
+    }
 }
