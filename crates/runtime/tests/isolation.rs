@@ -170,7 +170,7 @@ fn mounts_readonly_root_and_devices() {
         "/dev/pts ",
         "/dev/shm ",
         "/dev/mqueue ",
-        "/sys/fs/cgroup ro",
+        "/sys/fs/cgroup rw",
         "/data ",
         "/mnt/shared ro",
     ] {
