@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
+. scripts/build-env.sh
 cargo build --release -p berth-runtime
 bundle=$(mktemp -d /tmp/berth-quickstart.XXXXXX)
 trap 'rm -rf "$bundle"' EXIT
@@ -14,6 +15,6 @@ for applet in $(/bin/busybox --list); do
 done
 echo 'root:x:0:0:root:/root:/bin/sh' > "$bundle/rootfs/etc/passwd"
 echo 'root:x:0:' > "$bundle/rootfs/etc/group"
-target/release/berth-runc spec --bundle "$bundle"
+"$BERTH_BIN/berth-runc" spec --bundle "$bundle"
 sed -i 's/"terminal": true/"terminal": false/; s/"sh"$/"sh", "-c", "echo hello from $(hostname), pid $$, in a berth container; uname -a"/' "$bundle/config.json"
-exec tini -s -- target/release/berth-runc --root /run/berth-runc run --bundle "$bundle" "quickstart-$$"
+tini -s -- "$BERTH_BIN/berth-runc" --root /run/berth-runc run --bundle "$bundle" "quickstart-$$"

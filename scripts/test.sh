@@ -5,5 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
+. scripts/build-env.sh
 cargo build --release --workspace --all-targets
 exec tini -s -- cargo test --release --workspace -- --test-threads=2

@@ -87,7 +87,25 @@ pub struct State {
     pub owner: String,
     /// The absolute cgroup path the container lives in.
     pub cgroup_path: PathBuf,
+    /// The bundle's config as it was at create (kept as a JSON string, parsed by the
+    /// same code as config.json: one deserializer for `Spec` in the binary, not two).
+    #[serde(with = "spec_text")]
     pub config: Spec,
+}
+
+mod spec_text {
+    use oci_spec::runtime::Spec;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(spec: &Spec, s: S) -> Result<S::Ok, S::Error> {
+        let text = serde_json::to_string(spec).map_err(serde::ser::Error::custom)?;
+        s.serialize_str(&text)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Spec, D::Error> {
+        let text = String::deserialize(d)?;
+        crate::spec::parse(&text).map_err(serde::de::Error::custom)
+    }
 }
 
 impl State {

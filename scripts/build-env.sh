@@ -1,0 +1,8 @@
+# Sourced by the scripts that build berth: release binaries are linked statically
+# (static-pie: ASLR kept) against glibc. berth-runc then maps no ld.so and no shared
+# libc, which takes its peak RSS per `run` from 4.0 to 3.2 MiB (see BENCHMARKS.md).
+# Building for the explicit host target keeps the flag off build scripts and proc macros.
+host=$(rustc -vV | sed -n 's/^host: //p')
+export CARGO_BUILD_TARGET="$host"
+export "CARGO_TARGET_$(echo "$host" | tr 'a-z-' 'A-Z_')_RUSTFLAGS=-C target-feature=+crt-static"
+BERTH_BIN="target/$host/release"
