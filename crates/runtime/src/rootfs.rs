@@ -176,6 +176,12 @@ pub fn prepare(spec: &Spec, rootfs: &Path, cgroups: &CgroupMounts, in_userns: bo
         .and_then(propagation_flag)
         .unwrap_or(libc::MS_SLAVE | MS_REC);
     raw_mount("", Path::new("/"), "", prop, "").ctx(|| "failed to set the propagation of /")?;
+    // pivot_root refuses a shared parent mount: make the rootfs's parent private
+    // (the requested propagation of / is applied again after pivot_root).
+    if let Some(parent) = mount_point_of(rootfs) {
+        raw_mount("", &parent, "", libc::MS_PRIVATE, "")
+            .ctx(|| format!("failed to make {} private", parent.display()))?;
+    }
     raw_mount(
         rootfs.to_str().unwrap_or_default(),
         rootfs,
@@ -514,9 +520,28 @@ pub fn chroot(rootfs: &Path) -> Result<()> {
     Ok(())
 }
 
-/// After pivot_root: read-only paths, masked paths, a read-only root.
+/// The mount point that holds `path`, from /proc/self/mountinfo.
+fn mount_point_of(path: &Path) -> Option<PathBuf> {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    text.lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|m| PathBuf::from(m.replace("\\040", " ")))
+        .filter(|m| path.starts_with(m))
+        .max_by_key(|m| m.as_os_str().len())
+}
+
+/// After pivot_root: the root's own propagation, read-only paths, masked paths, a
+/// read-only root.
 pub fn finish(spec: &Spec) -> Result<()> {
     let linux = spec.linux().clone().unwrap_or_default();
+    if let Some(p) = linux
+        .rootfs_propagation()
+        .as_deref()
+        .and_then(propagation_flag)
+    {
+        raw_mount("", Path::new("/"), "", p, "")
+            .ctx(|| "linux.rootfsPropagation: cannot apply it to /")?;
+    }
     for p in linux.readonly_paths().iter().flatten() {
         let path = Path::new(p);
         match raw_mount(p, path, "", MS_BIND | MS_REC, "") {

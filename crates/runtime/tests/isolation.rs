@@ -433,3 +433,45 @@ fn rootfs_propagation_private() {
     assert_ne!(code, 0);
     assert!(err.contains("linux.rootfsPropagation"), "{err}");
 }
+
+#[test]
+fn bind_mount_propagation_options() {
+    let mut b = Bundle::busybox();
+    let src = b.path().join("prop-src");
+    std::fs::create_dir_all(&src).unwrap();
+    b.config_mut(|c| {
+        let mounts = c["mounts"].as_array_mut().unwrap();
+        mounts.push(json!({"destination": "/shared", "type": "bind", "source": src, "options": ["rbind", "rshared"]}));
+        mounts.push(json!({"destination": "/private", "type": "bind", "source": src, "options": ["rbind", "rprivate", "noexec"]}));
+    });
+    b.set_args(&[
+        "sh",
+        "-c",
+        "awk '$5 == \"/shared\" || $5 == \"/private\" {print $5, $6, $7}' /proc/self/mountinfo",
+    ]);
+    let out = output_of(&b);
+    let shared = out
+        .lines()
+        .find(|l| l.starts_with("/shared "))
+        .unwrap_or_default();
+    let private = out
+        .lines()
+        .find(|l| l.starts_with("/private "))
+        .unwrap_or_default();
+    assert!(shared.contains("shared:"), "{out}");
+    assert!(
+        !private.contains("shared:") && private.contains("noexec"),
+        "{out}"
+    );
+
+    // A shared root: pivot_root needs a private parent, then / is made rshared.
+    let mut b = Bundle::busybox();
+    b.config_mut(|c| c["linux"]["rootfsPropagation"] = json!("rshared"));
+    b.set_args(&[
+        "sh",
+        "-c",
+        "awk '$5 == \"/\" {print $7}' /proc/self/mountinfo",
+    ]);
+    let out = output_of(&b);
+    assert!(out.starts_with("shared:"), "{out}");
+}

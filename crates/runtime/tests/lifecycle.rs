@@ -475,3 +475,91 @@ fn events_stats_reads_the_cgroup() {
         "{v}"
     );
 }
+
+#[test]
+fn preserve_fds_passes_extra_fds_and_closes_the_rest() {
+    use std::os::fd::AsRawFd;
+    let rt = berth();
+    let mut b = Bundle::busybox();
+    b.set_args(&[
+        "sh",
+        "-c",
+        "cat <&3; ls /proc/self/fd | sort -n | tr '\\n' ' '",
+    ]);
+    let id = unique_id("fds");
+    let _g = Guard::new(&rt, &id);
+    let passed = b.path().join("passed.txt");
+    std::fs::write(&passed, "through fd 3\n").unwrap();
+    let f = std::fs::File::open(&passed).unwrap();
+    let leaked = std::fs::File::open("/etc/hostname").unwrap();
+    let (fd, leaked_fd) = (f.as_raw_fd(), leaked.as_raw_fd());
+    let mut cmd = rt.cmd(&[
+        "run",
+        "--preserve-fds",
+        "1",
+        "--bundle",
+        b.path().to_str().unwrap(),
+        &id,
+    ]);
+    // SAFETY: in the child between fork and exec, dup2 is async-signal-safe; it puts
+    // the file at fd 3 and leaves `leaked` (close-on-exec off) at its own number.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+            if fd != 3 && libc::dup2(fd, 3) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // dup2 onto itself keeps close-on-exec: clear it either way.
+            libc::fcntl(3, libc::F_SETFD, 0);
+            let flags = libc::fcntl(leaked_fd, libc::F_GETFD);
+            libc::fcntl(leaked_fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC);
+            Ok(())
+        });
+    }
+    let out = cmd.stdin(std::process::Stdio::null()).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with("through fd 3\n"), "{text}");
+    // stdio, fd 3, and the fd ls opened for /proc/self/fd: nothing else leaked in.
+    assert_eq!(text.lines().nth(1).unwrap().trim(), "0 1 2 3 4", "{text}");
+    drop(leaked);
+}
+
+#[test]
+fn delete_force_cleans_up_after_a_create_that_was_killed() {
+    let rt = berth();
+    let mut b = Bundle::busybox();
+    b.set_args(&["sleep", "1000"]);
+    // The createRuntime hook holds create in the middle: namespaces, cgroup and the
+    // init exist, the state says "creating".
+    b.config_mut(|c| {
+        c["hooks"] =
+            serde_json::json!({"createRuntime": [{"path": "/bin/sleep", "args": ["sleep", "2"]}]});
+    });
+    let id = unique_id("killed");
+    let _g = Guard::new(&rt, &id);
+    let mut child = rt
+        .cmd(&["create", "--bundle", b.path().to_str().unwrap(), &id])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !std::path::Path::new(&format!("/sys/fs/cgroup/pids/{id}")).exists()
+        || status(&rt, &id) != "creating"
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "create never got halfway"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(stdout(&run(&rt, &["list", "-q"])).trim(), id);
+    let out = run(&rt, &["delete", "-f", &id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The hook (a child of the killed create) exits by itself; wait for it.
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    assert_nothing_left(&rt, &id, &b);
+}
