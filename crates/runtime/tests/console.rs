@@ -76,8 +76,7 @@ fn exec_with_a_tty() {
     let mut b = Bundle::busybox();
     b.set_args(&["sleep", "1000"]);
     let id = unique_id("exectty");
-    let _g = create(&rt, &b, &id);
-    assert!(run(&rt, &["start", &id]).status.success());
+    let _g = start(&rt, &b, &id);
     let sock = ConsoleSocket::new();
     let (status, _, err) = run_detached(
         &rt,

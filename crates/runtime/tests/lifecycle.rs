@@ -130,8 +130,7 @@ fn kill_accepts_names_with_and_without_sig_and_numbers() {
         // The shell traps the signal and exits with 128+n, proving which one arrived.
         b.set_args(&["sh", "-c", "for s in 1 2 10 15; do trap \"echo $s > /tmp/got; exit\" $s; done; touch /tmp/ready; while true; do sleep 0.05; done"]);
         let id = unique_id("sig");
-        let _g = create(&rt, &b, &id);
-        assert!(run(&rt, &["start", &id]).status.success());
+        let _g = start(&rt, &b, &id);
         wait_for_file(&b.rootfs().join("tmp/ready"));
         let out = run(&rt, &["kill", &id, sig]);
         assert!(out.status.success(), "kill {sig}: {}", stderr(&out));
@@ -152,8 +151,7 @@ fn kill_all_reaches_every_process_in_the_container() {
         "sleep 1000 & sleep 1000 & touch /tmp/ready; wait",
     ]);
     let id = unique_id("killall");
-    let _g = create(&rt, &b, &id);
-    assert!(run(&rt, &["start", &id]).status.success());
+    let _g = start(&rt, &b, &id);
     wait_for_file(&b.rootfs().join("tmp/ready"));
     let out = run(&rt, &["ps", "--format", "json", &id]);
     let pids: Vec<i32> = serde_json::from_slice(&out.stdout).unwrap();
@@ -223,8 +221,7 @@ fn exec_runs_inside_and_passes_its_status() {
     let mut b = Bundle::busybox();
     b.set_args(&["sleep", "1000"]);
     let id = unique_id("exec");
-    let _g = create(&rt, &b, &id);
-    assert!(run(&rt, &["start", &id]).status.success());
+    let _g = start(&rt, &b, &id);
 
     let out = run(
         &rt,
@@ -321,8 +318,7 @@ fn update_changes_the_limits_in_cgroupfs() {
     let mut b = Bundle::busybox();
     b.set_args(&["sleep", "1000"]);
     let id = unique_id("update");
-    let _g = create(&rt, &b, &id);
-    assert!(run(&rt, &["start", &id]).status.success());
+    let _g = start(&rt, &b, &id);
     // Flags after the id, as containerd passes them.
     let out = run(
         &rt,
@@ -399,8 +395,7 @@ fn ps_table_lists_the_container_processes() {
     let mut b = Bundle::busybox();
     b.set_args(&["sleep", "1000"]);
     let id = unique_id("ps");
-    let _g = create(&rt, &b, &id);
-    assert!(run(&rt, &["start", &id]).status.success());
+    let _g = start(&rt, &b, &id);
     let out = run(&rt, &["ps", &id]);
     let text = stdout(&out);
     assert!(text.lines().next().unwrap().contains("PID"), "{text}");
@@ -461,8 +456,7 @@ fn events_stats_reads_the_cgroup() {
     b.set_args(&["sleep", "1000"]);
     b.config_mut(|c| c["linux"]["resources"]["pids"] = serde_json::json!({"limit": 77}));
     let id = unique_id("events");
-    let _g = create(&rt, &b, &id);
-    assert!(run(&rt, &["start", &id]).status.success());
+    let _g = start(&rt, &b, &id);
     let out = run(&rt, &["events", "--stats", &id]);
     assert!(out.status.success(), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

@@ -111,13 +111,6 @@ fn build_process(st: &State, a: &ExecArgs) -> Result<Process, Error> {
             let cap: oci_spec::runtime::Capability =
                 serde_json::from_value(serde_json::Value::String(name.clone()))
                     .map_err(|_| Error::Usage(format!("--cap: unknown capability {name}")))?;
-            for set in [
-                caps.bounding().clone(),
-                caps.effective().clone(),
-                caps.permitted().clone(),
-            ] {
-                let _ = set;
-            }
             let add = |s: &Option<oci_spec::runtime::Capabilities>| {
                 let mut s = s.clone().unwrap_or_default();
                 s.insert(cap);

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use berth_runtime::error::Error;
 use berth_runtime::{logging, ops};
-use oci_spec::runtime::{LinuxCpu, LinuxMemory, LinuxPids, LinuxResources};
+use oci_spec::runtime::{LinuxPids, LinuxResources};
 
 #[derive(clap::Args, Debug)]
 pub struct UpdateArgs {
@@ -144,7 +144,6 @@ pub fn update(root: &Path, a: UpdateArgs) -> Result<u8, Error> {
         b.set_weight(Some(w));
         r.set_block_io(Some(b));
     }
-    let _ = (LinuxMemory::default(), LinuxCpu::default());
     for w in ops::update(root, &a.id, &r)? {
         logging::warn(&w);
     }

@@ -94,6 +94,19 @@ pub fn create<'a>(rt: &'a Runtime, bundle: &Bundle, id: &str) -> Guard<'a> {
     guard
 }
 
+/// Creates and starts a container; returns its guard.
+pub fn start<'a>(rt: &'a Runtime, bundle: &Bundle, id: &str) -> Guard<'a> {
+    let guard = create(rt, bundle, id);
+    let out = run(rt, &["start", id]);
+    assert!(
+        out.status.success(),
+        "{} start failed: {}",
+        rt.name,
+        stderr(&out)
+    );
+    guard
+}
+
 pub fn status(rt: &Runtime, id: &str) -> String {
     rt.state(id)
         .map(|v| v["status"].as_str().unwrap_or_default().to_string())
