@@ -1,0 +1,1 @@
+//! Layer tars (work in progress).
