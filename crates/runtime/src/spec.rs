@@ -113,8 +113,8 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<()> {
                 "linux.uidMappings/gidMappings: a new user namespace needs both mappings",
             ));
         }
-        if !has_user
-            && (linux.uid_mappings().is_some() && !seen.contains(&LinuxNamespaceType::User))
+        if linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+            && !seen.contains(&LinuxNamespaceType::User)
         {
             return Err(Error::config(
                 "linux.uidMappings: given without a user namespace in linux.namespaces",
