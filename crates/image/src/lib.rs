@@ -21,6 +21,9 @@ pub mod import;
 pub mod manifest;
 pub mod metadata;
 pub mod reference;
+pub mod snapshot;
+pub mod export;
+pub mod gc;
 mod store;
 
 pub use content::{ContentError, ContentStore};

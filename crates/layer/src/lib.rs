@@ -25,6 +25,7 @@
 //! ```
 
 mod apply;
+pub mod diff;
 mod error;
 mod path;
 mod root;

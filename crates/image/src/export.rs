@@ -1,0 +1,1 @@
+//! Export: docker-archive and OCI layout (work in progress).

@@ -1,0 +1,1 @@
+//! Garbage collection (work in progress).

@@ -1,0 +1,1 @@
+//! Snapshotters (work in progress).
