@@ -124,3 +124,25 @@ fn foreground_run_with_a_terminal_and_no_socket() {
     assert!(text.contains("in-tty-5"), "{text}");
     assert_nothing_left(&rt, &id, &b);
 }
+
+#[test]
+fn foreground_exec_with_a_tty_and_no_socket() {
+    let rt = berth();
+    let mut b = Bundle::busybox();
+    b.set_args(&["sleep", "1000"]);
+    let id = unique_id("fgexec");
+    let _g = start(&rt, &b, &id);
+    let cmd = format!(
+        "{} exec -t {id} sh -c 'tty; [ -t 1 ] && echo out-$((3+4)); exit 3'",
+        rt.argv_prefix.join(" ")
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(3), "{text}\n{}", stderr(&out));
+    assert!(text.contains("/dev/pts/"), "{text}");
+    assert!(text.contains("out-7"), "{text}");
+}

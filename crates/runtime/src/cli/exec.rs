@@ -146,11 +146,20 @@ pub fn exec(root: &Path, a: ExecArgs) -> Result<u8, Error> {
     if !a.detach {
         wait::prepare();
     }
+    // `exec -t` in the foreground with no socket: berth-runc holds the pty itself.
+    let mut master_end = None;
+    let mut console = None;
+    if a.tty && !a.detach && a.console_socket.is_none() {
+        let (theirs, ours) = berth_runtime::console::local_pair()?;
+        console = Some(std::cell::Cell::new(Some(theirs)));
+        master_end = Some(ours);
+    }
     let pid = exec_process(
         &st,
         &ExecOptions {
             process,
             console_socket: a.console_socket.clone(),
+            console,
             pid_file: a.pid_file.clone(),
             preserve_fds: a.preserve_fds,
         },
@@ -158,5 +167,13 @@ pub fn exec(root: &Path, a: ExecArgs) -> Result<u8, Error> {
     if a.detach {
         return Ok(0);
     }
-    Ok(wait::wait_forwarding(pid).clamp(0, 255) as u8)
+    let code = match master_end {
+        Some(sock) => {
+            let master = berth_runtime::console::recv_fd(std::os::fd::AsFd::as_fd(&sock))?;
+            berth_runtime::process::tty::copy_window_size(&master);
+            berth_runtime::process::tty::proxy_and_wait(pid, master)
+        }
+        None => wait::wait_forwarding(pid),
+    };
+    Ok(code.clamp(0, 255) as u8)
 }

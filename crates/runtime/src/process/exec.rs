@@ -21,6 +21,8 @@ use crate::sys;
 pub struct ExecOptions {
     pub process: Process,
     pub console_socket: Option<PathBuf>,
+    /// An already connected console socket (foreground `exec -t` without a socket).
+    pub console: Option<std::cell::Cell<Option<OwnedFd>>>,
     pub pid_file: Option<PathBuf>,
     pub preserve_fds: u32,
 }
@@ -29,11 +31,12 @@ pub struct ExecOptions {
 pub fn exec(state: &State, opts: &ExecOptions) -> Result<i32> {
     crate::spec::validate_process(&opts.process)?;
     let terminal = opts.process.terminal().unwrap_or(false);
-    if terminal && opts.console_socket.is_none() {
+    if terminal && opts.console_socket.is_none() && opts.console.is_none() {
         return Err(Error::Usage("--tty needs --console-socket".into()));
     }
-    let console = match (&opts.console_socket, terminal) {
-        (Some(p), true) => Some(crate::console::connect(p)?),
+    let console = match (&opts.console_socket, &opts.console, terminal) {
+        (Some(p), _, true) => Some(crate::console::connect(p)?),
+        (None, Some(cell), true) => cell.take(),
         _ => None,
     };
     let manager = crate::cgroup_manager(&state.cgroup_path);
