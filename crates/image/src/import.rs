@@ -183,6 +183,9 @@ pub enum ImportError {
     /// A path in the archive escapes its root or a link loops.
     #[error("unsafe or unresolvable path {0:?} in archive")]
     UnsafePath(String),
+    /// A rootfs archive given to `docker import` is not a readable tar.
+    #[error("rootfs archive is not a valid tar: {0}")]
+    InvalidRootfs(#[source] io::Error),
     /// The content store refused a blob.
     #[error(transparent)]
     Content(#[from] ContentError),
@@ -961,5 +964,192 @@ mod tests {
             Err(ImportError::Name { .. })
         ));
         assert_eq!(name(&BTreeMap::new(), &opts), None);
+    }
+}
+
+// ---------------------------------------------------------------- rootfs tars
+
+/// OCI uncompressed layer, the media type of a `docker import` layer.
+pub const MEDIA_TYPE_OCI_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
+
+/// Config overrides for [`import_rootfs`] (`docker import --change`, the
+/// subset berth supports).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RootfsConfig {
+    /// `CMD`.
+    pub cmd: Option<Vec<String>>,
+    /// `ENV`, as `KEY=value`.
+    pub env: Vec<String>,
+    /// `WORKDIR`.
+    pub working_dir: Option<String>,
+}
+
+/// The blobs [`import_rootfs`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootfsImage {
+    /// The manifest.
+    pub manifest: Digest,
+    /// The config: the image ID.
+    pub config: Digest,
+    /// The layer blob, which is also its diff ID (stored uncompressed).
+    pub layer: Digest,
+}
+
+/// Copies everything read from `r` into `w` as well.
+struct Tee<R, W> {
+    r: R,
+    w: W,
+}
+
+impl<R: Read, W: io::Write> Read for Tee<R, W> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.r.read(buf)?;
+        self.w.write_all(&buf[..n])?;
+        Ok(n)
+    }
+}
+
+/// `docker import`: stores a plain rootfs tar (or tar.gz) as a one-layer
+/// image. The layer is stored **uncompressed**
+/// (`application/vnd.oci.image.layer.v1.tar`), so its blob digest is its
+/// diff ID. The tar is parsed while it streams in, so a file that is not a
+/// tar is refused before anything is committed. The config is an OCI image
+/// config for the host platform with one history entry, "imported from
+/// tarball"; blobs are committed layer, config, manifest, so a crash leaves
+/// at most unreferenced blobs.
+pub fn import_rootfs(
+    store: &ContentStore,
+    reader: impl Read,
+    config: &RootfsConfig,
+) -> Result<RootfsImage, ImportError> {
+    let mut input = io::BufReader::new(reader);
+    let gzip = io::BufRead::fill_buf(&mut input)
+        .map_err(ImportError::InvalidRootfs)?
+        .starts_with(&[0x1f, 0x8b]);
+    let plain: Box<dyn Read> = if gzip {
+        Box::new(flate2::read::MultiGzDecoder::new(input))
+    } else {
+        Box::new(input)
+    };
+    let mut writer = store.writer(None, None)?;
+    {
+        let tee = Tee {
+            r: plain,
+            w: &mut writer,
+        };
+        let mut archive = tar::Archive::new(tee);
+        let mut count = 0usize;
+        for entry in archive.entries().map_err(ImportError::InvalidRootfs)? {
+            entry.map_err(ImportError::InvalidRootfs)?;
+            count += 1;
+        }
+        if count == 0 {
+            return Err(ImportError::InvalidRootfs(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "archive has no entries",
+            )));
+        }
+        // Keep the end-of-archive blocks and any padding: the layer is
+        // stored byte for byte as given (after decompression).
+        let mut tee = archive.into_inner();
+        io::copy(&mut tee, &mut io::sink()).map_err(ImportError::InvalidRootfs)?;
+    }
+    let layer_blob = writer.verify()?;
+    let layer = layer_blob.digest().clone();
+    let layer_size = layer_blob.size();
+    layer_blob.commit()?;
+
+    let platform = PlatformSpec::host();
+    let created = rfc3339_now();
+    let mut cfg = serde_json::Map::new();
+    if let Some(cmd) = &config.cmd {
+        cfg.insert("Cmd".into(), serde_json::json!(cmd));
+    }
+    if !config.env.is_empty() {
+        cfg.insert("Env".into(), serde_json::json!(config.env));
+    }
+    if let Some(wd) = &config.working_dir {
+        cfg.insert("WorkingDir".into(), serde_json::json!(wd));
+    }
+    let mut image_config = serde_json::json!({
+        "created": created,
+        "architecture": platform.architecture,
+        "os": platform.os,
+        "config": cfg,
+        "rootfs": {"type": "layers", "diff_ids": [layer.to_string()]},
+        "history": [{"created": created, "comment": "imported from tarball"}],
+    });
+    if !platform.variant.is_empty() {
+        image_config["variant"] = serde_json::json!(platform.variant);
+    }
+    let config_data = serde_json::to_vec(&image_config).expect("config serialises");
+    let config_digest = store.write_blob(&config_data, None)?;
+    let desc = |media_type: &str, digest: &Digest, size: u64| Descriptor {
+        media_type: media_type.to_owned(),
+        digest: digest.clone(),
+        size,
+        urls: Vec::new(),
+        annotations: BTreeMap::new(),
+        platform: None,
+    };
+    let m = Manifest {
+        schema_version: 2,
+        media_type: Some(manifest::MEDIA_TYPE_OCI_MANIFEST.to_owned()),
+        config: desc(
+            manifest::MEDIA_TYPE_OCI_CONFIG,
+            &config_digest,
+            config_data.len() as u64,
+        ),
+        layers: vec![desc(MEDIA_TYPE_OCI_LAYER, &layer, layer_size)],
+        annotations: BTreeMap::new(),
+    };
+    let manifest_data = serde_json::to_vec(&m).expect("manifest serialises");
+    let manifest_digest = store.write_blob(&manifest_data, None)?;
+    Ok(RootfsImage {
+        manifest: manifest_digest,
+        config: config_digest,
+        layer,
+    })
+}
+
+/// The current UTC time as RFC 3339 (`2026-11-22T10:15:43Z`).
+fn rfc3339_now() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    rfc3339(secs)
+}
+
+fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3_600,
+        rem % 3_600 / 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod rootfs_tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_formats_known_instants() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_795_342_543), "2026-11-22T10:15:43Z");
     }
 }

@@ -12,27 +12,30 @@
 //! Order of an import: blobs are written and verified in `ingest/`,
 //! committed children first, and only then are names written to the
 //! database, so a name never points at a manifest that is not all there.
-//! Layer unpacking and snapshotters are not here yet; this crate stores and
-//! names images, and hands out their manifests and configs.
+//! Export (`docker save`, OCI layouts) reads the same blobs back out
+//! (export.rs); garbage collection deletes blobs no name or lease reaches
+//! (gc.rs).
 
 pub mod content;
 pub mod digest;
+pub mod export;
+pub mod gc;
 pub mod import;
 pub mod manifest;
 pub mod metadata;
 pub mod reference;
 pub mod snapshot;
-pub mod export;
-pub mod gc;
 mod store;
 
 pub use content::{ContentError, ContentStore};
 pub use digest::{Digest, DigestError};
-pub use import::{ImportError, ImportOptions, ImportedImage};
+pub use export::{ExportError, ExportFormat};
+pub use gc::{GcError, GcOptions, GcStats};
+pub use import::{ImportError, ImportOptions, ImportedImage, RootfsConfig};
 pub use manifest::{select_platform, PlatformSpec};
 pub use metadata::{Metadata, MetadataError};
 pub use reference::{Reference, ReferenceError};
-pub use store::{ImageInspect, ImageStore, ImageSummary, StoreError};
+pub use store::{ImageInspect, ImageStore, ImageSummary, RemoveReport, StoreError};
 
 /// The class of an error, which the daemon maps to an HTTP status in one place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

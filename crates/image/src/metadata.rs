@@ -29,7 +29,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use redb::{Database, MultimapTableDefinition, ReadableTable, TableDefinition};
+use redb::{
+    Database, MultimapTableDefinition, ReadableMultimapTable, ReadableTable, TableDefinition,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::digest::Digest;
@@ -362,6 +364,18 @@ impl Metadata {
         };
         txn.commit()?;
         Ok(existed)
+    }
+
+    /// Every lease name, sorted.
+    pub fn leases(&self) -> Result<Vec<String>, MetadataError> {
+        let txn = self.db.begin_read()?;
+        let leases = txn.open_multimap_table(LEASES)?;
+        let mut out = Vec::new();
+        for item in leases.iter()? {
+            let (k, _) = item?;
+            out.push(k.value().to_owned());
+        }
+        Ok(out)
     }
 
     /// The digests a lease holds, sorted.

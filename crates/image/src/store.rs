@@ -2,16 +2,28 @@
 //!
 //! This is what the daemon holds: `docker load` is [`ImageStore::import_path`],
 //! `docker images` is [`ImageStore::list_images`], `docker image inspect` is
-//! [`ImageStore::inspect`]. An image's ID is its config digest, as in
+//! [`ImageStore::inspect`], `docker save` is [`ImageStore::save`],
+//! `docker import` is [`ImageStore::import_rootfs`] and `docker rmi` is
+//! [`ImageStore::remove`]. An image's ID is its config digest, as in
 //! Docker's classic store; names point at manifests (see metadata.rs).
+//!
+//! Imports and garbage collection exclude each other through one
+//! reader-writer lock: an import commits blobs before it names them, and a
+//! collection running in between would see those blobs as garbage. Imports
+//! share the lock; [`ImageStore::gc`] takes it alone. The lock covers one
+//! process; another process writing the same store must use leases.
 
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use oci_spec_image::image::ImageConfiguration;
 
 use crate::content::{ContentError, ContentStore};
 use crate::digest::Digest;
-use crate::import::{self, ImportError, ImportOptions, ImportedImage};
+use crate::export::{self, ExportError, ExportFormat, ExportImage};
+use crate::gc::{self, GcError, GcOptions, GcStats};
+use crate::import::{self, ImportError, ImportOptions, ImportedImage, RootfsConfig};
 use crate::manifest::{self, ConfigSummary, Manifest};
 use crate::metadata::{Metadata, MetadataError, Resolved};
 use crate::reference::{Reference, ReferenceError};
@@ -32,6 +44,15 @@ pub enum StoreError {
     /// A name given by the caller is invalid.
     #[error(transparent)]
     Reference(#[from] ReferenceError),
+    /// From an export.
+    #[error(transparent)]
+    Export(#[from] ExportError),
+    /// From a garbage collection.
+    #[error(transparent)]
+    Gc(#[from] GcError),
+    /// The request conflicts with the store's state.
+    #[error("conflict: {0}")]
+    Conflict(String),
     /// A stored manifest or config does not parse.
     #[error("stored {what} {digest} is invalid: {source}")]
     Corrupt {
@@ -62,6 +83,9 @@ impl StoreError {
             StoreError::Metadata(e) => e.kind(),
             StoreError::Import(e) => e.kind(),
             StoreError::Reference(e) => e.kind(),
+            StoreError::Export(e) => e.kind(),
+            StoreError::Gc(e) => e.kind(),
+            StoreError::Conflict(_) => ErrorKind::Conflict,
             StoreError::Corrupt { .. } => ErrorKind::DataLoss,
             StoreError::Create { .. } => ErrorKind::Internal,
         }
@@ -103,11 +127,24 @@ pub struct ImageInspect {
     pub size: u64,
 }
 
+/// What [`ImageStore::remove`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoveReport {
+    /// The names removed (`Untagged:` lines of `docker rmi`).
+    pub untagged: Vec<Reference>,
+    /// The image's manifest.
+    pub manifest: Digest,
+    /// What the collection after it deleted (`Deleted:` lines).
+    pub gc: GcStats,
+}
+
 /// Content store plus metadata under one root.
 #[derive(Debug)]
 pub struct ImageStore {
     content: ContentStore,
     metadata: Metadata,
+    /// Shared by imports, exclusive for garbage collection (see module docs).
+    lock: RwLock<()>,
 }
 
 impl ImageStore {
@@ -121,6 +158,7 @@ impl ImageStore {
         Ok(ImageStore {
             content: ContentStore::open(root)?,
             metadata: Metadata::open(root)?,
+            lock: RwLock::new(()),
         })
     }
 
@@ -145,6 +183,7 @@ impl ImageStore {
         path: impl AsRef<Path>,
         opts: &ImportOptions,
     ) -> Result<Vec<ImportedImage>, StoreError> {
+        let _shared = self.shared();
         let images = import::import_path(&self.content, path.as_ref(), opts)?;
         for image in &images {
             if let Some(name) = &image.name {
@@ -152,6 +191,139 @@ impl ImageStore {
             }
         }
         Ok(images)
+    }
+
+    fn shared(&self) -> RwLockReadGuard<'_, ()> {
+        self.lock.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn exclusive(&self) -> RwLockWriteGuard<'_, ()> {
+        self.lock.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `docker import`: stores a rootfs tar (or tar.gz) as a one-layer image
+    /// and names it `reference` if given; returns the image ID (the config
+    /// digest). See [`import::import_rootfs`].
+    pub fn import_rootfs(
+        &self,
+        reader: impl Read,
+        reference: Option<&str>,
+        config: &RootfsConfig,
+    ) -> Result<Digest, StoreError> {
+        let name = reference.map(Reference::parse).transpose()?;
+        let _shared = self.shared();
+        let image = import::import_rootfs(&self.content, reader, config)?;
+        if let Some(name) = &name {
+            self.metadata.tag(name, &image.manifest)?;
+        }
+        Ok(image.config)
+    }
+
+    /// What to export for each input: the manifest, and the name when the
+    /// input is a name (an image ID or digest exports untagged, as Docker does).
+    fn export_images(&self, refs: &[&str]) -> Result<Vec<ExportImage>, StoreError> {
+        let mut out: Vec<ExportImage> = Vec::new();
+        for input in refs {
+            let resolved = self.resolve(input)?;
+            let name = Reference::parse(input)
+                .ok()
+                .filter(|r| resolved.references.contains(r));
+            match out.iter_mut().find(|i| i.manifest == resolved.manifest) {
+                Some(existing) => {
+                    if let Some(n) = name {
+                        if !existing.names.contains(&n) {
+                            existing.names.push(n);
+                        }
+                    }
+                }
+                None => out.push(ExportImage {
+                    manifest: resolved.manifest,
+                    names: name.into_iter().collect(),
+                }),
+            }
+        }
+        Ok(out)
+    }
+
+    /// `docker save`: writes the images as a Docker 25+ archive (an OCI
+    /// layout that also has `manifest.json` and `repositories`) to `out`.
+    pub fn save<W: Write>(&self, refs: &[&str], out: W) -> Result<W, StoreError> {
+        let images = self.export_images(refs)?;
+        Ok(export::write_tar(
+            &self.content,
+            &images,
+            ExportFormat::DockerArchive,
+            out,
+        )?)
+    }
+
+    /// Writes the images as a plain OCI image layout tar to `out`.
+    pub fn save_oci<W: Write>(&self, refs: &[&str], out: W) -> Result<W, StoreError> {
+        let images = self.export_images(refs)?;
+        Ok(export::write_tar(
+            &self.content,
+            &images,
+            ExportFormat::OciLayout,
+            out,
+        )?)
+    }
+
+    /// Writes the images as an OCI image layout directory at `dir`.
+    pub fn save_oci_dir(&self, refs: &[&str], dir: impl AsRef<Path>) -> Result<(), StoreError> {
+        let images = self.export_images(refs)?;
+        Ok(export::write_dir(
+            &self.content,
+            &images,
+            ExportFormat::OciLayout,
+            dir.as_ref(),
+        )?)
+    }
+
+    /// Garbage collection with default options (see gc.rs).
+    pub fn gc(&self) -> Result<GcStats, StoreError> {
+        self.gc_with(&GcOptions::default())
+    }
+
+    /// Garbage collection; waits for running imports and blocks new ones.
+    pub fn gc_with(&self, opts: &GcOptions) -> Result<GcStats, StoreError> {
+        let _exclusive = self.exclusive();
+        Ok(gc::collect(&self.content, &self.metadata, opts)?)
+    }
+
+    /// `docker rmi`: removes a name, then collects garbage, so an image's
+    /// blobs go when its last name goes and blobs shared with other images
+    /// stay. An image ID or digest removes the image's only name; one with
+    /// several names is a conflict (remove them by name, as Docker asks).
+    pub fn remove(&self, input: &str) -> Result<RemoveReport, StoreError> {
+        let by_name = match Reference::parse(input) {
+            Ok(r) => self.metadata.get(&r)?.map(|rec| (r, rec.manifest)),
+            Err(_) => None,
+        };
+        let (untagged, manifest) = match by_name {
+            Some((r, manifest)) => {
+                self.metadata.untag(&r)?;
+                (vec![r], manifest)
+            }
+            None => {
+                let resolved = self.resolve(input)?;
+                if resolved.references.len() > 1 {
+                    return Err(StoreError::Conflict(format!(
+                        "unable to delete {input}: image is referenced by {} names, remove them by name",
+                        resolved.references.len()
+                    )));
+                }
+                for r in &resolved.references {
+                    self.metadata.untag(r)?;
+                }
+                (resolved.references, resolved.manifest)
+            }
+        };
+        let gc = self.gc()?;
+        Ok(RemoveReport {
+            untagged,
+            manifest,
+            gc,
+        })
     }
 
     /// Names the image `source` resolves to `target`.
