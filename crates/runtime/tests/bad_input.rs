@@ -25,8 +25,7 @@ fn create_fails(b: &Bundle) -> String {
 }
 
 fn bundle_with(edit: impl FnOnce(&mut serde_json::Value)) -> Bundle {
-    let mut b = Bundle::busybox();
-    b.set_args(&["sleep", "1000"]);
+    let mut b = sleeper();
     b.config_mut(edit);
     b
 }

@@ -260,8 +260,7 @@ fn systemd_cgroup_is_refused() {
 #[test]
 fn flags_may_follow_the_container_id() {
     let rt = berth();
-    let mut b = Bundle::busybox();
-    b.set_args(&["sleep", "1000"]);
+    let b = sleeper();
     let id = unique_id("flagsafter");
     let _g = Guard::new(&rt, &id);
     let (st, _, err) = run_detached(
@@ -284,8 +283,7 @@ fn flags_may_follow_the_container_id() {
 #[test]
 fn kill_names_an_invalid_signal() {
     let rt = berth();
-    let mut b = Bundle::busybox();
-    b.set_args(&["sleep", "1000"]);
+    let b = sleeper();
     let id = unique_id("badsig");
     let _g = create(&rt, &b, &id);
     for sig in ["NOSUCHSIG", "SIGNOPE", "99"] {
@@ -327,8 +325,7 @@ fn list_json_with_no_containers_is_an_empty_array() {
 #[test]
 fn list_table_columns_are_padded_like_runc() {
     let rt = berth();
-    let mut b = Bundle::busybox();
-    b.set_args(&["sleep", "1000"]);
+    let b = sleeper();
     let id = unique_id("lt");
     let _g = create(&rt, &b, &id);
     let text = stdout(&run(&rt, &["list"]));

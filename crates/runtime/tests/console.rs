@@ -73,8 +73,7 @@ fn terminal_session_over_a_console_socket() {
 #[test]
 fn exec_with_a_tty() {
     let rt = berth();
-    let mut b = Bundle::busybox();
-    b.set_args(&["sleep", "1000"]);
+    let b = sleeper();
     let id = unique_id("exectty");
     let _g = start(&rt, &b, &id);
     let sock = ConsoleSocket::new();
@@ -112,11 +111,7 @@ fn foreground_run_with_a_terminal_and_no_socket() {
         rt.argv_prefix.join(" "),
         b.path().display()
     );
-    let out = std::process::Command::new("script")
-        .args(["-qec", &cmd, "/dev/null"])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
+    let out = in_terminal(&cmd);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(4), "{text}\n{}", stderr(&out));
     assert!(text.contains("/dev/pts/0"), "{text}");
@@ -128,19 +123,14 @@ fn foreground_run_with_a_terminal_and_no_socket() {
 #[test]
 fn foreground_exec_with_a_tty_and_no_socket() {
     let rt = berth();
-    let mut b = Bundle::busybox();
-    b.set_args(&["sleep", "1000"]);
+    let b = sleeper();
     let id = unique_id("fgexec");
     let _g = start(&rt, &b, &id);
     let cmd = format!(
         "{} exec -t {id} sh -c 'tty; [ -t 1 ] && echo out-$((3+4)); exit 3'",
         rt.argv_prefix.join(" ")
     );
-    let out = std::process::Command::new("script")
-        .args(["-qec", &cmd, "/dev/null"])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
+    let out = in_terminal(&cmd);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(3), "{text}\n{}", stderr(&out));
     assert!(text.contains("/dev/pts/"), "{text}");

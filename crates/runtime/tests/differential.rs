@@ -100,8 +100,7 @@ fn run_killed_from_outside_exits_like_runc() {
     let Some(rts) = runtimes() else { return };
     let mut codes = Vec::new();
     for rt in &rts {
-        let mut b = Bundle::busybox();
-        b.set_args(&["sleep", "1000"]);
+        let b = sleeper();
         let id = unique_id("outkill");
         let _g = Guard::new(rt, &id);
         let mut child = rt
@@ -151,8 +150,7 @@ fn keys(v: &Value) -> BTreeSet<String> {
 
 fn compare_states(annotations: Option<Value>) {
     let Some(rts) = runtimes() else { return };
-    let mut b = Bundle::busybox();
-    b.set_args(&["sleep", "1000"]);
+    let mut b = sleeper();
     if let Some(a) = &annotations {
         b.config_mut(|c| c["annotations"] = a.clone());
     }
@@ -391,8 +389,7 @@ fn unknown_ids_are_refused_by_every_runtime() {
 fn duplicate_create_is_refused_by_every_runtime() {
     let Some(rts) = runtimes() else { return };
     for rt in &rts {
-        let mut b = Bundle::busybox();
-        b.set_args(&["sleep", "1000"]);
+        let b = sleeper();
         let id = unique_id("dup");
         let g = create(rt, &b, &id);
         let pid = rt.state(&id).unwrap()["pid"].clone();

@@ -86,8 +86,7 @@ fn hooks_run_in_order_with_the_state() {
 #[test]
 fn a_failing_create_runtime_hook_fails_create_and_leaves_nothing() {
     let rt = berth();
-    let mut b = Bundle::busybox();
-    b.set_args(&["sleep", "1000"]);
+    let mut b = sleeper();
     b.config_mut(|c| {
         c["hooks"] = json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", "echo no way >&2; exit 3"]}]});
     });

@@ -283,8 +283,7 @@ fn oom_score_adj_and_sysctl() {
 #[test]
 fn cgroup_limits_are_written_to_cgroupfs() {
     let rt = berth();
-    let mut b = Bundle::busybox();
-    b.set_args(&["sleep", "1000"]);
+    let mut b = sleeper();
     let id = unique_id("cglim");
     let cg = format!("/{id}-cg");
     b.config_mut(|c| {
@@ -370,8 +369,7 @@ fn no_pivot_uses_chroot() {
 #[test]
 fn relative_cgroups_path_is_under_the_runtimes_own_cgroup() {
     let rt = berth();
-    let mut b = Bundle::busybox();
-    b.set_args(&["sleep", "1000"]);
+    let mut b = sleeper();
     let id = unique_id("relcg");
     b.config_mut(|c| c["linux"]["cgroupsPath"] = json!(format!("{id}-rel")));
     let _g = create(&rt, &b, &id);

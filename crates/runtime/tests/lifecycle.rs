@@ -8,8 +8,7 @@ use common::*;
 #[test]
 fn create_start_kill_delete_walks_through_every_status() {
     let rt = berth();
-    let mut b = Bundle::busybox();
-    b.set_args(&["sleep", "1000"]);
+    let b = sleeper();
     let id = unique_id("life");
     let _g = create(&rt, &b, &id);
 
@@ -73,8 +72,7 @@ fn run_passes_the_exit_status_through() {
 #[test]
 fn run_reports_death_by_signal_as_128_plus_n() {
     let rt = berth();
-    let mut b = Bundle::busybox();
-    b.set_args(&["sleep", "1000"]);
+    let b = sleeper();
     let id = unique_id("sigexit");
     let _g = Guard::new(&rt, &id);
     let mut child = rt
@@ -180,8 +178,7 @@ fn kill_all_reaches_every_process_in_the_container() {
 #[test]
 fn pause_and_resume_freeze_the_container() {
     let rt = berth();
-    let mut b = Bundle::busybox();
-    b.set_args(&["sleep", "1000"]);
+    let b = sleeper();
     let id = unique_id("pause");
     let _g = create(&rt, &b, &id);
     let out = run(&rt, &["pause", &id]);
@@ -218,8 +215,7 @@ fn pause_and_resume_freeze_the_container() {
 #[test]
 fn exec_runs_inside_and_passes_its_status() {
     let rt = berth();
-    let mut b = Bundle::busybox();
-    b.set_args(&["sleep", "1000"]);
+    let b = sleeper();
     let id = unique_id("exec");
     let _g = start(&rt, &b, &id);
 
@@ -315,8 +311,7 @@ fn exec_runs_inside_and_passes_its_status() {
 #[test]
 fn update_changes_the_limits_in_cgroupfs() {
     let rt = berth();
-    let mut b = Bundle::busybox();
-    b.set_args(&["sleep", "1000"]);
+    let b = sleeper();
     let id = unique_id("update");
     let _g = start(&rt, &b, &id);
     // Flags after the id, as containerd passes them.
@@ -369,8 +364,7 @@ fn update_changes_the_limits_in_cgroupfs() {
 #[test]
 fn list_shows_containers_in_every_format() {
     let rt = berth();
-    let mut b = Bundle::busybox();
-    b.set_args(&["sleep", "1000"]);
+    let b = sleeper();
     let id = unique_id("list");
     let _g = create(&rt, &b, &id);
     let out = run(&rt, &["list", "-q"]);
@@ -392,8 +386,7 @@ fn list_shows_containers_in_every_format() {
 #[test]
 fn ps_table_lists_the_container_processes() {
     let rt = berth();
-    let mut b = Bundle::busybox();
-    b.set_args(&["sleep", "1000"]);
+    let b = sleeper();
     let id = unique_id("ps");
     let _g = start(&rt, &b, &id);
     let out = run(&rt, &["ps", &id]);
@@ -422,8 +415,7 @@ fn delete_of_unknown_ids() {
 #[test]
 fn pid_file_and_detached_run() {
     let rt = berth();
-    let mut b = Bundle::busybox();
-    b.set_args(&["sleep", "1000"]);
+    let b = sleeper();
     let id = unique_id("detach");
     let _g = Guard::new(&rt, &id);
     let pidfile = b.path().join("init.pid");
@@ -452,8 +444,7 @@ fn pid_file_and_detached_run() {
 #[test]
 fn events_stats_reads_the_cgroup() {
     let rt = berth();
-    let mut b = Bundle::busybox();
-    b.set_args(&["sleep", "1000"]);
+    let mut b = sleeper();
     b.config_mut(|c| c["linux"]["resources"]["pids"] = serde_json::json!({"limit": 77}));
     let id = unique_id("events");
     let _g = start(&rt, &b, &id);
@@ -521,8 +512,7 @@ fn preserve_fds_passes_extra_fds_and_closes_the_rest() {
 #[test]
 fn delete_force_cleans_up_after_a_create_that_was_killed() {
     let rt = berth();
-    let mut b = Bundle::busybox();
-    b.set_args(&["sleep", "1000"]);
+    let mut b = sleeper();
     // The createRuntime hook holds create in the middle: namespaces, cgroup and the
     // init exist, the state says "creating".
     b.config_mut(|c| {

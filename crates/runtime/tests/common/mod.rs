@@ -94,6 +94,23 @@ pub fn create<'a>(rt: &'a Runtime, bundle: &Bundle, id: &str) -> Guard<'a> {
     guard
 }
 
+/// A busybox bundle whose process sleeps, for tests that need a running container.
+pub fn sleeper() -> Bundle {
+    let mut b = Bundle::busybox();
+    b.set_args(&["sleep", "1000"]);
+    b
+}
+
+/// Runs a shell command line in a terminal of its own (`script`), as a user would
+/// type it; `script -e` passes the command's exit status through.
+pub fn in_terminal(cmd: &str) -> Output {
+    Command::new("script")
+        .args(["-qec", cmd, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
 /// Creates and starts a container; returns its guard.
 pub fn start<'a>(rt: &'a Runtime, bundle: &Bundle, id: &str) -> Guard<'a> {
     let guard = create(rt, bundle, id);
