@@ -1,4 +1,4 @@
-//! Imports of the real images in /work/shared/images (see its README.md).
+//! Imports of the real images in ../shared/images (see its README.md).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -7,7 +7,8 @@ use berth_image::import::ImportError;
 use berth_image::manifest::{self, Manifest};
 use berth_image::{Digest, ErrorKind, ImageStore, ImportOptions, PlatformSpec, StoreError};
 
-const IMAGES: &str = "/work/shared/images";
+/// `../shared/images` beside the repository, wherever it is checked out.
+const IMAGES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/images");
 const BUSYBOX_MANIFEST: &str =
     "sha256:4d1aa225a33e44fc883220ba04e3f7b8de6820fbc6958f77f26bae5c254dbfdb";
 const BUSYBOX_CONFIG: &str =

@@ -17,7 +17,8 @@ pub fn images_dir() -> PathBuf {
     if beside.exists() {
         return beside;
     }
-    PathBuf::from("/work/shared/images")
+    // `../shared/images` beside the repository, wherever it is checked out.
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/images"))
 }
 
 /// Layer blob paths (in order) and the config's diff ids of image `tag` in an OCI layout.
