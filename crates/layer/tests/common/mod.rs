@@ -13,12 +13,7 @@ pub fn images_dir() -> PathBuf {
     if let Some(p) = std::env::var_os("BERTH_TEST_IMAGES") {
         return PathBuf::from(p);
     }
-    let beside = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/images");
-    if beside.exists() {
-        return beside;
-    }
-    // `../shared/images` beside the repository, wherever it is checked out.
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/images"))
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/images")
 }
 
 /// Layer blob paths (in order) and the config's diff ids of image `tag` in an OCI layout.
