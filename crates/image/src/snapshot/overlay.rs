@@ -1,0 +1,145 @@
+//! The overlayfs snapshotter: each snapshot directory holds only its own changes.
+//!
+//! An active snapshot is one `overlay` mount: the parent chain's `fs` directories as
+//! `lowerdir` (nearest parent first, as overlayfs wants the top layer first), its own
+//! `fs` as `upperdir` and `work` as `workdir` (which must be on the same filesystem).
+//! Without a parent there is nothing to stack, so it is a bind mount of `fs`, as in
+//! containerd. A view stacks only lower directories: overlayfs needs two of them for a
+//! read-only overlay, so a view of a single snapshot is a read-only bind mount of it.
+//! Committing only changes the record: the upper directory becomes a lower one as is,
+//! whiteouts and opaque xattrs included.
+//!
+//! `index=off` is passed because a committed upper directory is later mounted under
+//! different upper directories, which the inodes index would refuse. The whole option
+//! string must fit in a page (overlayfs' limit), which bounds chains to about sixty
+//! layers at the path lengths used here.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::meta::{Record, Store};
+use super::{disk_usage, io_err, Info, Kind, Mount, Result, Snapshotter};
+
+/// Snapshots as overlayfs layers. See the module docs.
+pub struct OverlaySnapshotter {
+    store: Store,
+}
+
+impl OverlaySnapshotter {
+    /// Opens (creating if needed) a snapshotter rooted at `root`, which must be on a
+    /// filesystem that can be an overlayfs upper layer (not overlayfs itself).
+    pub fn new(root: &Path) -> Result<Self> {
+        Ok(OverlaySnapshotter {
+            store: Store::open(root)?,
+        })
+    }
+
+    fn create(&self, key: &str, parent: Option<&str>, kind: Kind) -> Result<Vec<Mount>> {
+        let mut meta = self.store.lock();
+        let id = meta.check_new(key, parent)?;
+        let dir = self.store.dir(id);
+        let made = fs::create_dir(&dir)
+            .and_then(|()| fs::create_dir(dir.join("fs")))
+            .and_then(|()| {
+                if kind == Kind::Active {
+                    fs::create_dir(dir.join("work"))
+                } else {
+                    Ok(())
+                }
+            })
+            .map_err(io_err("create", &dir))
+            .and_then(|()| meta.insert(key, id, parent, kind));
+        if let Err(e) = made {
+            let _ = fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+        let record = meta.get(key)?;
+        let chain = meta.chain(parent)?;
+        Ok(self.mounts_of(&record, &chain))
+    }
+
+    fn mounts_of(&self, r: &Record, chain: &[PathBuf]) -> Vec<Mount> {
+        let dir = self.store.dir(r.id);
+        let fs_dir = dir.join("fs");
+        let lower = || {
+            let dirs: Vec<String> = chain
+                .iter()
+                .map(|d| d.join("fs").display().to_string())
+                .collect();
+            format!("lowerdir={}", dirs.join(":"))
+        };
+        match (r.kind, chain.len()) {
+            (Kind::View, 0) => vec![bind(&fs_dir, true)],
+            (Kind::View, 1) => vec![bind(&chain[0].join("fs"), true)],
+            (Kind::View, _) => vec![overlay(vec!["ro".into(), "index=off".into(), lower()])],
+            (_, 0) => vec![bind(&fs_dir, r.kind == Kind::Committed)],
+            _ => vec![overlay(vec![
+                "index=off".into(),
+                lower(),
+                format!("upperdir={}", fs_dir.display()),
+                format!("workdir={}", dir.join("work").display()),
+            ])],
+        }
+    }
+}
+
+pub(crate) fn bind(source: &Path, ro: bool) -> Mount {
+    Mount {
+        typ: "bind".into(),
+        source: source.display().to_string(),
+        target: None,
+        options: vec!["rbind".into(), if ro { "ro" } else { "rw" }.into()],
+    }
+}
+
+fn overlay(options: Vec<String>) -> Mount {
+    Mount {
+        typ: "overlay".into(),
+        source: "overlay".into(),
+        target: None,
+        options,
+    }
+}
+
+impl Snapshotter for OverlaySnapshotter {
+    fn prepare(&self, key: &str, parent: Option<&str>) -> Result<Vec<Mount>> {
+        self.create(key, parent, Kind::Active)
+    }
+
+    fn view(&self, key: &str, parent: Option<&str>) -> Result<Vec<Mount>> {
+        self.create(key, parent, Kind::View)
+    }
+
+    fn mounts(&self, key: &str) -> Result<Vec<Mount>> {
+        let meta = self.store.lock();
+        let r = meta.get(key)?;
+        let chain = meta.chain(r.parent.as_deref())?;
+        Ok(self.mounts_of(&r, &chain))
+    }
+
+    fn commit(&self, name: &str, key: &str) -> Result<()> {
+        self.store.lock().commit(name, key)
+    }
+
+    fn remove(&self, key: &str) -> Result<()> {
+        self.store.lock().remove(key)
+    }
+
+    fn stat(&self, key: &str) -> Result<Info> {
+        self.store.lock().info(key)
+    }
+
+    fn list(&self) -> Result<Vec<Info>> {
+        Ok(self.store.lock().list())
+    }
+
+    fn usage(&self, key: &str) -> Result<u64> {
+        let id = self.store.lock().get(key)?.id;
+        disk_usage(&self.store.dir(id).join("fs"))
+    }
+
+    fn upper_dir(&self, key: &str) -> Result<PathBuf> {
+        let id = self.store.lock().get(key)?.id;
+        Ok(self.store.dir(id).join("fs"))
+    }
+}
