@@ -4,20 +4,22 @@
 //! the way the runtime will mount them, from the returned `Mount` lists, and every
 //! mount is held by a guard that unmounts it even when an assertion fails.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use berth_image::snapshot::mount::MountGuard;
 use berth_image::snapshot::{
-    chain_id, unpack_layers_in, Kind, Mount, NativeSnapshotter, OverlaySnapshotter, SnapshotError,
-    Snapshotter,
+    chain_id, diff, unpack_layers_in, Kind, Mount, NativeSnapshotter, OverlaySnapshotter,
+    SnapshotError, Snapshotter,
 };
 use berth_image::ErrorKind;
 
 struct Fixture {
     sn: Box<dyn Snapshotter>,
+    root: PathBuf,
+    make: fn(&Path) -> Box<dyn Snapshotter>,
     /// Mount points and unpack scratch space.
     scratch: PathBuf,
     _tmp: tempfile::TempDir,
@@ -30,8 +32,11 @@ fn fixture(make: fn(&Path) -> Box<dyn Snapshotter>) -> Fixture {
         .unwrap();
     let scratch = tmp.path().join("scratch");
     fs::create_dir(&scratch).unwrap();
+    let root = tmp.path().join("snapshots");
     Fixture {
-        sn: make(&tmp.path().join("snapshots")),
+        sn: make(&root),
+        root,
+        make,
         scratch,
         _tmp: tmp,
     }
@@ -179,9 +184,12 @@ fn chain_of_three_with_whiteout(f: &Fixture) {
     assert_eq!(sn.usage("l1").unwrap(), usage_l1);
 }
 
+/// `../shared/images` beside the repository, wherever it is checked out.
+const IMAGES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/images");
+
 /// Layer blobs (in order) and diff ids of tag `latest` of an OCI layout.
 fn image_layers(name: &str) -> Vec<(String, PathBuf)> {
-    let layout = Path::new("/work/shared/images").join(name);
+    let layout = Path::new(IMAGES).join(name);
     let blob = |digest: &str| layout.join("blobs/sha256").join(&digest[7..]);
     let json = |p: PathBuf| -> serde_json::Value {
         serde_json::from_slice(&fs::read(p).unwrap()).unwrap()
@@ -273,6 +281,102 @@ fn bad_diff_id_leaves_nothing(f: &Fixture) {
     assert!(f.sn.list().unwrap().is_empty());
 }
 
+/// What is compared of a tree: path → kind, mode, owner and contents or link target.
+fn tree(root: &Path) -> BTreeMap<String, (String, u32, u32, Vec<u8>)> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            let md = fs::symlink_metadata(&p).unwrap();
+            let (kind, data) = if md.is_dir() {
+                stack.push(p.clone());
+                ("dir", Vec::new())
+            } else if md.file_type().is_symlink() {
+                (
+                    "symlink",
+                    fs::read_link(&p)
+                        .unwrap()
+                        .into_os_string()
+                        .into_encoded_bytes(),
+                )
+            } else if md.is_file() {
+                ("file", fs::read(&p).unwrap())
+            } else {
+                ("special", md.rdev().to_string().into_bytes())
+            };
+            let rel = p.strip_prefix(root).unwrap().display().to_string();
+            out.insert(rel, (kind.to_owned(), md.mode(), md.uid(), data));
+        }
+    }
+    out
+}
+
+/// `docker commit`: the diff of a container's snapshot, applied as a new layer on the
+/// same parent, gives the container's tree back.
+fn commit_changes_as_layer(f: &Fixture) {
+    let sn = &*f.sn;
+    f.layer("l1", None, |r| {
+        fs::write(r.join("a"), "1").unwrap();
+        fs::write(r.join("b"), "1").unwrap();
+        fs::create_dir_all(r.join("dir/sub")).unwrap();
+        fs::write(r.join("dir/sub/x"), "x").unwrap();
+        fs::create_dir(r.join("opaque")).unwrap();
+        fs::write(r.join("opaque/old"), "old").unwrap();
+    });
+    f.layer("l2", Some("l1"), |r| fs::write(r.join("c"), "2").unwrap());
+    let mounts = sn.prepare("ctr", Some("l2")).unwrap();
+    let expected = {
+        let (_g, at) = f.mount(&mounts, "ctr");
+        fs::remove_file(at.join("a")).unwrap();
+        fs::write(at.join("b"), "changed").unwrap();
+        fs::remove_dir_all(at.join("dir")).unwrap();
+        fs::remove_dir_all(at.join("opaque")).unwrap();
+        fs::create_dir(at.join("opaque")).unwrap();
+        fs::write(at.join("opaque/new"), "new").unwrap();
+        fs::create_dir(at.join("added")).unwrap();
+        fs::write(at.join("added/f"), "f").unwrap();
+        tree(&at)
+    };
+    let mut tar = Vec::new();
+    let stats = diff(sn, "ctr", &mut tar).unwrap();
+    assert_eq!(stats.size, tar.len() as u64);
+    f.layer("l3", Some("l2"), |r| {
+        berth_layer::apply(&tar[..], r, &Default::default()).unwrap();
+    });
+    let mounts = sn.view("check", Some("l3")).unwrap();
+    let (_g, at) = f.mount(&mounts, "check");
+    let got = tree(&at);
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>()
+    );
+    for (path, (kind, mode, uid, data)) in &expected {
+        let g = &got[path];
+        assert_eq!((&g.0, g.1, g.2), (kind, *mode, *uid), "{path}");
+        if kind != "dir" {
+            assert_eq!(&g.3, data, "{path}");
+        }
+    }
+    assert!(matches!(
+        sn.diff_source("check"),
+        Err(SnapshotError::NotActive(_))
+    ));
+}
+
+/// Records survive reopening the snapshotter on the same root.
+fn reopen_keeps_records(f: &Fixture) {
+    f.layer("base", None, |r| fs::write(r.join("f"), "x").unwrap());
+    f.sn.prepare("work", Some("base")).unwrap();
+    f.sn.view("look", Some("base")).unwrap();
+    let again = (f.make)(&f.root);
+    assert_eq!(again.list().unwrap(), f.sn.list().unwrap());
+    assert_eq!(again.mounts("work").unwrap(), f.sn.mounts("work").unwrap());
+    let meta: serde_json::Value =
+        serde_json::from_slice(&fs::read(f.root.join("metadata.json")).unwrap()).unwrap();
+    assert_eq!(meta["version"], 1);
+}
+
 macro_rules! conformance {
     ($name:ident, $make:expr) => {
         mod $name {
@@ -295,6 +399,14 @@ macro_rules! conformance {
             #[test]
             fn shared_base_is_unpacked_once() {
                 super::shared_base_is_unpacked_once(&fixture(make));
+            }
+            #[test]
+            fn commit_changes_as_layer() {
+                super::commit_changes_as_layer(&fixture(make));
+            }
+            #[test]
+            fn reopen_keeps_records() {
+                super::reopen_keeps_records(&fixture(make));
             }
             #[test]
             fn bad_diff_id_leaves_nothing() {

@@ -19,6 +19,11 @@
 //! deleting a file that only exists in a lower directory is a no-op there. It mounts
 //! with `mount(8)` (see `mount.rs`), so it needs root.
 //!
+//! The way back, a snapshot's changes as a new layer (`docker commit`), is [`diff`]:
+//! each snapshotter says where its changes are ([`Snapshotter::diff_source`]) and
+//! `berth_layer::diff` reads them — an overlay upper directory as is, a native copy by
+//! comparing it with its parent.
+//!
 //! Two implementations share one conformance suite (`tests/snapshot.rs`, STYLE rule 9):
 //!
 //! * [`OverlaySnapshotter`]: each snapshot holds only its own changes; mounts are one
@@ -33,7 +38,9 @@ pub mod mount;
 mod native;
 mod overlay;
 
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
+
+use berth_layer::diff::{DiffKind, DiffStats};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -123,6 +130,13 @@ pub enum SnapshotError {
     /// An external command (`cp`, `mount`, `umount`) failed.
     #[error("{command} failed: {stderr}")]
     Command { command: String, stderr: String },
+    /// Diffing a snapshot failed.
+    #[error("diffing snapshot {key} failed")]
+    Diff {
+        key: String,
+        #[source]
+        source: berth_layer::diff::DiffError,
+    },
     /// Applying a layer failed.
     #[error("applying layer {diff_id} failed")]
     Apply {
@@ -149,7 +163,9 @@ impl SnapshotError {
                 berth_layer::LayerError::DiffIdMismatch { .. } => ErrorKind::DataLoss,
                 _ => ErrorKind::Internal,
             },
-            SnapshotError::Io { .. } | SnapshotError::Command { .. } => ErrorKind::Internal,
+            SnapshotError::Io { .. }
+            | SnapshotError::Command { .. }
+            | SnapshotError::Diff { .. } => ErrorKind::Internal,
         }
     }
 }
@@ -190,6 +206,34 @@ pub trait Snapshotter: Send + Sync {
     /// The directory holding an active snapshot's changes (the overlay upperdir, or
     /// the full copy), for [`berth_layer::diff::diff`].
     fn upper_dir(&self, key: &str) -> Result<PathBuf>;
+    /// What [`diff`] needs to turn the changes of active snapshot `key` into a layer:
+    /// the directories below it (lowest first), its own, and how to read them.
+    fn diff_source(&self, key: &str) -> Result<DiffSource>;
+}
+
+/// Where the changes of a snapshot are, for [`berth_layer::diff::diff`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiffSource {
+    /// The lower directories, lowest first (empty for a snapshot without parent).
+    pub lower: Vec<PathBuf>,
+    /// The snapshot's own directory.
+    pub upper: PathBuf,
+    /// Whether `upper` holds overlay changes or a full tree.
+    pub kind: DiffKind,
+}
+
+/// Writes the changes of snapshot `key` over its parent to `out` as an uncompressed
+/// layer tar (`docker commit`), returning its diff id and size. The snapshot should
+/// not be mounted writable meanwhile.
+pub fn diff(snapshotter: &dyn Snapshotter, key: &str, out: impl Write) -> Result<DiffStats> {
+    let src = snapshotter.diff_source(key)?;
+    let lower: Vec<&Path> = src.lower.iter().map(PathBuf::as_path).collect();
+    berth_layer::diff::diff(&lower, &src.upper, out, src.kind).map_err(|source| {
+        SnapshotError::Diff {
+            key: key.to_owned(),
+            source,
+        }
+    })
 }
 
 /// The OCI chain id of a layer on top of the chain `parent` (`None` for the base layer):

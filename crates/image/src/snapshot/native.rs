@@ -17,7 +17,11 @@ use std::process::Command;
 
 use super::meta::{Record, Store};
 use super::overlay::bind;
-use super::{disk_usage, io_err, Info, Kind, Mount, Result, SnapshotError, Snapshotter};
+use berth_layer::diff::DiffKind;
+
+use super::{
+    disk_usage, io_err, DiffSource, Info, Kind, Mount, Result, SnapshotError, Snapshotter,
+};
 
 /// Snapshots as full copies. See the module docs.
 pub struct NativeSnapshotter {
@@ -124,5 +128,25 @@ impl Snapshotter for NativeSnapshotter {
     fn upper_dir(&self, key: &str) -> Result<PathBuf> {
         let id = self.store.lock().get(key)?.id;
         Ok(self.store.dir(id).join("fs"))
+    }
+
+    fn diff_source(&self, key: &str) -> Result<DiffSource> {
+        let meta = self.store.lock();
+        let r = meta.get(key)?;
+        if r.kind == Kind::View {
+            return Err(SnapshotError::NotActive(key.to_owned()));
+        }
+        // Every snapshot is complete: the parent alone is the lower tree.
+        let lower = meta
+            .chain(r.parent.as_deref())?
+            .into_iter()
+            .take(1)
+            .map(|d| d.join("fs"))
+            .collect();
+        Ok(DiffSource {
+            lower,
+            upper: self.store.dir(r.id).join("fs"),
+            kind: DiffKind::Compare,
+        })
     }
 }

@@ -18,7 +18,11 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::meta::{Record, Store};
-use super::{disk_usage, io_err, Info, Kind, Mount, Result, Snapshotter};
+use berth_layer::diff::DiffKind;
+
+use super::{
+    disk_usage, io_err, DiffSource, Info, Kind, Mount, Result, SnapshotError, Snapshotter,
+};
 
 /// Snapshots as overlayfs layers. See the module docs.
 pub struct OverlaySnapshotter {
@@ -141,5 +145,24 @@ impl Snapshotter for OverlaySnapshotter {
     fn upper_dir(&self, key: &str) -> Result<PathBuf> {
         let id = self.store.lock().get(key)?.id;
         Ok(self.store.dir(id).join("fs"))
+    }
+
+    fn diff_source(&self, key: &str) -> Result<DiffSource> {
+        let meta = self.store.lock();
+        let r = meta.get(key)?;
+        if r.kind == Kind::View {
+            return Err(SnapshotError::NotActive(key.to_owned()));
+        }
+        let mut lower: Vec<PathBuf> = meta
+            .chain(r.parent.as_deref())?
+            .into_iter()
+            .map(|d| d.join("fs"))
+            .collect();
+        lower.reverse();
+        Ok(DiffSource {
+            lower,
+            upper: self.store.dir(r.id).join("fs"),
+            kind: DiffKind::Overlay,
+        })
     }
 }
