@@ -251,3 +251,66 @@ fn compare_reads_stacked_lowers_with_whiteouts() {
     let stats = diff(&[&base, &mid], &upper, &mut tar, DiffKind::Compare).unwrap();
     assert_eq!(stats.entries, 0, "{:?}", check_tar_members(&tar));
 }
+
+/// Applies every layer of a shared test image into `dir`.
+fn apply_image(name: &str, tag: &str, dir: &Path) {
+    fs::create_dir_all(dir).unwrap();
+    let (blobs, _) = common::layers(&common::images_dir().join(name), tag);
+    for blob in blobs {
+        berth_layer::apply(fs::File::open(blob).unwrap(), dir, &Default::default()).unwrap();
+    }
+}
+
+#[test]
+fn whole_real_image_round_trips_through_diff() {
+    // Diffing a tree against nothing is a layer of everything in it: hardlinks, device
+    // nodes, fifos, setuid files and xattrs of the multilayer image must survive.
+    let t = tempdir();
+    let tree = t.path().join("tree");
+    apply_image("multilayer-oci", "latest", &tree);
+    let mut tar = Vec::new();
+    diff(&[], &tree, &mut tar, DiffKind::Compare).unwrap();
+    let back = t.path().join("back");
+    fs::create_dir(&back).unwrap();
+    berth_layer::apply(&tar[..], &back, &Default::default()).unwrap();
+    assert_eq!(common::snapshot(&back), common::snapshot(&tree));
+}
+
+#[test]
+fn changes_over_a_real_image_round_trip() {
+    let t = tempdir();
+    let lower = t.path().join("lower");
+    apply_image("multilayer-oci", "latest", &lower);
+    let upper = t.path().join("upper");
+    cp_a(&lower, &upper);
+    fs::remove_dir_all(upper.join("data/small")).unwrap();
+    fs::remove_file(upper.join("bin/sh")).unwrap();
+    write(&upper.join("data/special/a.txt"), "rewritten in place");
+    fs::set_permissions(upper.join("data"), fs::Permissions::from_mode(0o700)).unwrap();
+    let mut tar = Vec::new();
+    diff(&[&lower], &upper, &mut tar, DiffKind::Compare).unwrap();
+    let members = check_tar_members(&tar);
+    assert!(
+        members.contains(&"data/.wh.small".to_string()),
+        "{members:?}"
+    );
+    assert!(members.len() < 20, "{members:?}");
+    let fresh = apply_on_copy(&lower, &tar, t.path());
+    assert_eq!(common::snapshot(&fresh), common::snapshot(&upper));
+}
+
+#[test]
+#[ignore = "slow (about 50 s in a debug build): run with --ignored"]
+fn debian_round_trips_through_diff() {
+    // A real distribution: 6.7k entries, hardlinks, /dev nodes, setuid binaries.
+    let t = tempdir();
+    let tree = t.path().join("tree");
+    apply_image("debian-oci", "bookworm-minbase", &tree);
+    let mut tar = Vec::new();
+    let stats = diff(&[], &tree, &mut tar, DiffKind::Compare).unwrap();
+    assert!(stats.entries > 6000, "{stats:?}");
+    let back = t.path().join("back");
+    fs::create_dir(&back).unwrap();
+    berth_layer::apply(&tar[..], &back, &Default::default()).unwrap();
+    assert_eq!(common::snapshot(&back), common::snapshot(&tree));
+}
