@@ -168,6 +168,16 @@ fn chain_of_three_with_whiteout(f: &Fixture) {
         assert_eq!(names(&at), set(&["b", "c", "d"]));
         assert_eq!(fs::read_to_string(at.join("b")).unwrap(), "3");
     }
+    // A committed snapshot's own mounts are read-only.
+    let mounts = sn.mounts("l2").unwrap();
+    {
+        let (_g, at) = f.mount(&mounts, "l2");
+        assert_eq!(names(&at), set(&["b", "c"]));
+        assert!(
+            fs::write(at.join("nope"), "x").is_err(),
+            "a committed snapshot is writable"
+        );
+    }
     let mounts = sn.view("look1", Some("l1")).unwrap();
     {
         let (_g, at) = f.mount(&mounts, "look1");

@@ -106,6 +106,9 @@ pub enum SnapshotError {
     /// A snapshot with children cannot be removed.
     #[error("snapshot {key} has children ({children}) and cannot be removed")]
     HasChildren { key: String, children: String },
+    /// A root directory whose path cannot appear in overlay mount options.
+    #[error("snapshotter root {0} contains ',', ':' or a newline, which overlay mount options cannot hold")]
+    InvalidRoot(PathBuf),
     /// A key that cannot be stored.
     #[error("invalid snapshot key {0:?}")]
     InvalidKey(String),
@@ -157,7 +160,9 @@ impl SnapshotError {
             SnapshotError::ParentNotCommitted(_)
             | SnapshotError::NotActive(_)
             | SnapshotError::Version { .. } => ErrorKind::FailedPrecondition,
-            SnapshotError::InvalidKey(_) => ErrorKind::InvalidArgument,
+            SnapshotError::InvalidKey(_) | SnapshotError::InvalidRoot(_) => {
+                ErrorKind::InvalidArgument
+            }
             SnapshotError::Corrupt { .. } => ErrorKind::DataLoss,
             SnapshotError::Apply { source, .. } => match source {
                 berth_layer::LayerError::DiffIdMismatch { .. } => ErrorKind::DataLoss,

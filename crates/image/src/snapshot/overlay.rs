@@ -6,6 +6,7 @@
 //! Without a parent there is nothing to stack, so it is a bind mount of `fs`, as in
 //! containerd. A view stacks only lower directories: overlayfs needs two of them for a
 //! read-only overlay, so a view of a single snapshot is a read-only bind mount of it.
+//! A committed snapshot's mounts show it read-only, stacked on its parents like a view.
 //! Committing only changes the record: the upper directory becomes a lower one as is,
 //! whiteouts and opaque xattrs included.
 //!
@@ -33,6 +34,11 @@ impl OverlaySnapshotter {
     /// Opens (creating if needed) a snapshotter rooted at `root`, which must be on a
     /// filesystem that can be an overlayfs upper layer (not overlayfs itself).
     pub fn new(root: &Path) -> Result<Self> {
+        // Paths go into a comma-separated option with colon-separated lists.
+        let text = root.as_os_str().as_encoded_bytes();
+        if text.iter().any(|b| matches!(b, b',' | b':' | b'\n')) {
+            return Err(SnapshotError::InvalidRoot(root.to_owned()));
+        }
         Ok(OverlaySnapshotter {
             store: Store::open(root)?,
         })
@@ -65,23 +71,30 @@ impl OverlaySnapshotter {
     fn mounts_of(&self, r: &Record, chain: &[PathBuf]) -> Vec<Mount> {
         let dir = self.store.dir(r.id);
         let fs_dir = dir.join("fs");
-        let lower = || {
-            let dirs: Vec<String> = chain
-                .iter()
-                .map(|d| d.join("fs").display().to_string())
-                .collect();
+        // What shows read-only: a view stacks its parents; a committed snapshot is
+        // shown read-only as itself on its parents (it must never be an upperdir again).
+        let mut stack: Vec<PathBuf> = chain.iter().map(|d| d.join("fs")).collect();
+        if r.kind == Kind::Committed {
+            stack.insert(0, fs_dir.clone());
+        }
+        let lowerdir = |dirs: &[PathBuf]| {
+            let dirs: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
             format!("lowerdir={}", dirs.join(":"))
         };
-        match (r.kind, chain.len()) {
-            (Kind::View, 0) => vec![bind(&fs_dir, true)],
-            (Kind::View, 1) => vec![bind(&chain[0].join("fs"), true)],
-            (Kind::View, _) => vec![overlay(vec!["ro".into(), "index=off".into(), lower()])],
-            (_, 0) => vec![bind(&fs_dir, r.kind == Kind::Committed)],
-            _ => vec![overlay(vec![
+        match (r.kind, stack.len()) {
+            (Kind::Active, 0) => vec![bind(&fs_dir, false)],
+            (Kind::Active, _) => vec![overlay(vec![
                 "index=off".into(),
-                lower(),
+                lowerdir(&stack),
                 format!("upperdir={}", fs_dir.display()),
                 format!("workdir={}", dir.join("work").display()),
+            ])],
+            (_, 0) => vec![bind(&fs_dir, true)],
+            (_, 1) => vec![bind(&stack[0], true)],
+            (_, _) => vec![overlay(vec![
+                "ro".into(),
+                "index=off".into(),
+                lowerdir(&stack),
             ])],
         }
     }
