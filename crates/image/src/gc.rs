@@ -1,7 +1,8 @@
 //! Garbage collection of the content store: mark and sweep.
 //!
-//! **Roots** are every manifest a name points at (metadata `images` table)
-//! and every digest held by a lease (metadata `leases` table). From a root
+//! **Roots** are every manifest a name points at (metadata `images` table),
+//! the index it was picked from if the record keeps one (`target`), and
+//! every digest held by a lease (metadata `leases` table). From a root
 //! the mark phase follows references: a manifest marks its config and
 //! layers, an index marks each child manifest that is present (an import
 //! keeps only the wanted platform, so absent children are normal). A lease
@@ -114,6 +115,9 @@ pub fn mark(content: &ContentStore, metadata: &Metadata) -> Result<HashSet<Diges
     let mut stack: Vec<(Digest, bool)> = Vec::new();
     for (_, record) in metadata.list()? {
         stack.push((record.manifest, true));
+        if let Some(index) = record.target {
+            stack.push((index, true));
+        }
     }
     for lease in metadata.leases()? {
         for d in metadata.lease_digests(&lease)? {

@@ -12,7 +12,9 @@
 //! ```text
 //! meta    (&str -> u64)          "schema_version" -> 1
 //! images  (&str -> &[u8])        normalised reference ("docker.io/library/busybox:latest")
-//!                                 -> JSON {"manifest": "sha256:…", "created": <unix seconds>}
+//!                                 -> JSON {"manifest": "sha256:…", "created": <unix seconds>,
+//!                                          "target": "sha256:…" (optional: the index the
+//!                                          manifest was chosen from, kept for GC)}
 //! leases  (multimap &str -> &str) lease name -> digest string ("sha256:…")
 //! ```
 //!
@@ -129,6 +131,10 @@ pub struct ImageRecord {
     pub manifest: Digest,
     /// When the name was set, in seconds since the epoch.
     pub created: u64,
+    /// The index `manifest` was picked from, when the image arrived as a
+    /// multi-platform index; garbage collection keeps it while the name exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<Digest>,
 }
 
 /// The result of [`Metadata::resolve`].
@@ -217,10 +223,21 @@ impl Metadata {
         reference: &Reference,
         manifest: &Digest,
     ) -> Result<Option<Digest>, MetadataError> {
+        self.tag_with_target(reference, manifest, None)
+    }
+
+    /// [`Metadata::tag`], also recording the index the manifest came from.
+    pub fn tag_with_target(
+        &self,
+        reference: &Reference,
+        manifest: &Digest,
+        target: Option<&Digest>,
+    ) -> Result<Option<Digest>, MetadataError> {
         let key = reference.to_string();
         let record = ImageRecord {
             manifest: manifest.clone(),
             created: now(),
+            target: target.filter(|t| *t != manifest).cloned(),
         };
         let value = serde_json::to_vec(&record).expect("record serialises");
         let txn = self.db.begin_write()?;

@@ -187,7 +187,8 @@ impl ImageStore {
         let images = import::import_path(&self.content, path.as_ref(), opts)?;
         for image in &images {
             if let Some(name) = &image.name {
-                self.metadata.tag(name, &image.manifest)?;
+                self.metadata
+                    .tag_with_target(name, &image.manifest, Some(&image.target))?;
             }
         }
         Ok(images)
@@ -329,7 +330,13 @@ impl ImageStore {
     /// Names the image `source` resolves to `target`.
     pub fn tag(&self, source: &str, target: &Reference) -> Result<Digest, StoreError> {
         let resolved = self.resolve(source)?;
-        self.metadata.tag(target, &resolved.manifest)?;
+        // Keep the index the image came from, if the source name knew it.
+        let index = match resolved.references.first() {
+            Some(r) => self.metadata.get(r)?.and_then(|rec| rec.target),
+            None => None,
+        };
+        self.metadata
+            .tag_with_target(target, &resolved.manifest, index.as_ref())?;
         Ok(resolved.manifest)
     }
 

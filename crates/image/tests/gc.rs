@@ -252,3 +252,28 @@ fn docker_import_of_a_rootfs_tar() {
         0
     );
 }
+
+#[test]
+fn the_index_of_a_multi_platform_image_is_kept_while_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = ImageStore::open(tmp.path()).unwrap();
+    let img = s
+        .import_path_with(
+            Path::new(IMAGES).join("busybox-multiarch-oci"),
+            &opts("multi"),
+        )
+        .unwrap()
+        .remove(0);
+    assert_ne!(img.target, img.manifest, "the target is the index");
+    // index, amd64 manifest, config, layer
+    assert_eq!(blobs(&s).len(), 4);
+    assert!(s.gc().unwrap().removed.is_empty());
+    assert!(s.content().exists(&img.target));
+
+    // A second name made by `docker tag` keeps it too.
+    s.tag("multi:multi", &"copy:v1".parse().unwrap()).unwrap();
+    s.remove("multi:multi").unwrap();
+    assert!(s.content().exists(&img.target));
+    let r = s.remove("copy:v1").unwrap();
+    assert_eq!(r.gc.removed.len(), 4);
+}
