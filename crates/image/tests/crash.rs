@@ -14,7 +14,11 @@ use std::time::{Duration, Instant};
 use berth_image::{ImageStore, ImportOptions, PlatformSpec};
 
 const CHILD_ENV: &str = "BERTH_IMAGE_CRASH_CHILD_STORE";
-const DEBIAN: &str = "/work/shared/images/debian-oci";
+/// `../shared/images/debian-oci` beside the repository.
+const DEBIAN: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../../shared/images/debian-oci"
+);
 
 fn opts() -> ImportOptions {
     ImportOptions {

@@ -1,4 +1,4 @@
-//! `docker save` round trips of the real images in /work/shared/images.
+//! `docker save` round trips of the real images in ../shared/images.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use berth_image::{Digest, ErrorKind, ImageStore, ImportOptions, PlatformSpec};
 
-const IMAGES: &str = "/work/shared/images";
+/// `../shared/images` beside the repository, wherever it is checked out.
+const IMAGES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/images");
 const BUSYBOX_LAYER_GZ: &str = "3e6a42d2e80106d107ebdbb45cfa0f596fce26092900b9ebe6450b92cf7ab731";
 
 fn store(dir: &Path, name: &str) -> ImageStore {

@@ -9,7 +9,8 @@ use berth_image::{
     Digest, ErrorKind, GcOptions, ImageStore, ImportOptions, PlatformSpec, RootfsConfig,
 };
 
-const IMAGES: &str = "/work/shared/images";
+/// `../shared/images` beside the repository, wherever it is checked out.
+const IMAGES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/images");
 const BUSYBOX_LAYER_GZ: &str =
     "sha256:3e6a42d2e80106d107ebdbb45cfa0f596fce26092900b9ebe6450b92cf7ab731";
 
