@@ -6,3 +6,4 @@ host=$(rustc -vV | sed -n 's/^host: //p')
 export CARGO_BUILD_TARGET="$host"
 export "CARGO_TARGET_$(echo "$host" | tr 'a-z-' 'A-Z_')_RUSTFLAGS=-C target-feature=+crt-static"
 BERTH_BIN="target/$host/release"
+export BERTH_COMMIT="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"

@@ -97,13 +97,14 @@ enum Command {
     Events(events::EventsArgs),
 }
 
-pub const VERSION_TEXT: &str = concat!(
-    "berth-runc version ",
-    env!("CARGO_PKG_VERSION"),
-    "\ncommit: ",
-    env!("CARGO_PKG_VERSION"),
-    "\nspec: 1.2.0"
-);
+/// runc's three-line `--version`; the commit comes from scripts/build-env.sh (git).
+fn version_text() -> String {
+    format!(
+        "berth-runc version {}\ncommit: {}\nspec: 1.2.0",
+        env!("CARGO_PKG_VERSION"),
+        option_env!("BERTH_COMMIT").unwrap_or("unknown")
+    )
+}
 
 pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -118,7 +119,7 @@ pub fn main() -> ExitCode {
         }
     };
     if cli.version {
-        println!("{VERSION_TEXT}");
+        println!("{}", version_text());
         return ExitCode::SUCCESS;
     }
     let format = match cli.log_format.as_str() {
