@@ -14,7 +14,8 @@
 //! database, so a name never points at a manifest that is not all there.
 //! Export (`docker save`, OCI layouts) reads the same blobs back out
 //! (export.rs); garbage collection deletes blobs no name or lease reaches
-//! (gc.rs).
+//! (gc.rs). Unpacking an image into snapshots, `docker history` and
+//! `docker system df` are in unpack.rs.
 
 pub mod content;
 pub mod digest;
@@ -26,6 +27,7 @@ pub mod metadata;
 pub mod reference;
 pub mod snapshot;
 mod store;
+pub mod unpack;
 
 pub use content::{ContentError, ContentStore};
 pub use digest::{Digest, DigestError};
@@ -36,6 +38,7 @@ pub use manifest::{select_platform, PlatformSpec};
 pub use metadata::{Metadata, MetadataError};
 pub use reference::{Reference, ReferenceError};
 pub use store::{ImageInspect, ImageStore, ImageSummary, RemoveReport, StoreError};
+pub use unpack::{DiskUsage, HistoryRow, ImageUsage, UnpackError};
 
 /// The class of an error, which the daemon maps to an HTTP status in one place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -194,7 +194,7 @@ impl ImageStore {
         Ok(images)
     }
 
-    fn shared(&self) -> RwLockReadGuard<'_, ()> {
+    pub(crate) fn shared(&self) -> RwLockReadGuard<'_, ()> {
         self.lock.read().unwrap_or_else(|e| e.into_inner())
     }
 
