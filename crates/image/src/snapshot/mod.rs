@@ -33,6 +33,71 @@
 //!
 //! Both keep their records in `<root>/metadata.json`, described in `meta.rs`.
 
+/// The [`Snapshotter`] methods that only read or change the metadata store are the same
+/// for every backend. A backend type has a `store: Store` field and supplies `create`,
+/// `mounts_of`, `diff_lower` (its parent chain, nearest first, turned into the lower
+/// dirs `diff` wants) and `DIFF_KIND`; this macro writes the rest of the impl.
+macro_rules! snapshotter_impl {
+    ($backend:ty) => {
+        impl $crate::snapshot::Snapshotter for $backend {
+            fn prepare(&self, key: &str, parent: Option<&str>) -> Result<Vec<Mount>> {
+                self.create(key, parent, Kind::Active)
+            }
+
+            fn view(&self, key: &str, parent: Option<&str>) -> Result<Vec<Mount>> {
+                self.create(key, parent, Kind::View)
+            }
+
+            fn mounts(&self, key: &str) -> Result<Vec<Mount>> {
+                let meta = self.store.lock();
+                let r = meta.get(key)?;
+                let chain = meta.chain(r.parent.as_deref())?;
+                Ok(self.mounts_of(&r, &chain))
+            }
+
+            fn commit(&self, name: &str, key: &str) -> Result<()> {
+                self.store.lock().commit(name, key)
+            }
+
+            fn remove(&self, key: &str) -> Result<()> {
+                self.store.lock().remove(key)
+            }
+
+            fn stat(&self, key: &str) -> Result<Info> {
+                self.store.lock().info(key)
+            }
+
+            fn list(&self) -> Result<Vec<Info>> {
+                Ok(self.store.lock().list())
+            }
+
+            fn usage(&self, key: &str) -> Result<u64> {
+                let id = self.store.lock().get(key)?.id;
+                $crate::snapshot::disk_usage(&self.store.dir(id).join("fs"))
+            }
+
+            fn upper_dir(&self, key: &str) -> Result<std::path::PathBuf> {
+                let id = self.store.lock().get(key)?.id;
+                Ok(self.store.dir(id).join("fs"))
+            }
+
+            fn diff_source(&self, key: &str) -> Result<DiffSource> {
+                let meta = self.store.lock();
+                let r = meta.get(key)?;
+                if r.kind == Kind::View {
+                    return Err(SnapshotError::NotActive(key.to_owned()));
+                }
+                let chain = meta.chain(r.parent.as_deref())?;
+                Ok(DiffSource {
+                    lower: Self::diff_lower(chain),
+                    upper: self.store.dir(r.id).join("fs"),
+                    kind: Self::DIFF_KIND,
+                })
+            }
+        }
+    };
+}
+
 mod meta;
 pub mod mount;
 mod native;

@@ -49,13 +49,35 @@ impl MountGuard {
     }
 
     /// Unmounts now, reporting a failure (drop only tries).
+    ///
+    /// A mount can be busy for a moment after its last user is done: a process forked
+    /// by another thread (a parallel `mount`, `cp`) may briefly hold an inherited fd
+    /// under it. So a busy unmount is retried, and as a last resort detached lazily:
+    /// the writes are already in the tree, and the mount leaves the namespace at once.
     pub fn unmount(mut self) -> Result<()> {
         while let Some(t) = self.targets.pop() {
-            let mut cmd = Command::new("umount");
-            cmd.arg(&t);
-            if let Err(e) = run(cmd) {
-                self.targets.push(t);
-                return Err(e);
+            let mut last = None;
+            for attempt in 0..5 {
+                if attempt > 0 {
+                    std::thread::sleep(std::time::Duration::from_millis(20 * attempt));
+                }
+                let mut cmd = Command::new("umount");
+                cmd.arg(&t);
+                match run(cmd) {
+                    Ok(()) => {
+                        last = None;
+                        break;
+                    }
+                    Err(e) => last = Some(e),
+                }
+            }
+            if let Some(e) = last {
+                let mut lazy = Command::new("umount");
+                lazy.arg("-l").arg(&t);
+                if run(lazy).is_err() {
+                    self.targets.push(t);
+                    return Err(e);
+                }
             }
         }
         Ok(())

@@ -19,9 +19,7 @@ use super::meta::{Record, Store};
 use super::overlay::bind;
 use berth_layer::diff::DiffKind;
 
-use super::{
-    disk_usage, io_err, DiffSource, Info, Kind, Mount, Result, SnapshotError, Snapshotter,
-};
+use super::{io_err, DiffSource, Info, Kind, Mount, Result, SnapshotError};
 
 /// Snapshots as full copies. See the module docs.
 pub struct NativeSnapshotter {
@@ -88,65 +86,13 @@ fn copy_tree(from: &Path, to: &Path) -> Result<()> {
     }
 }
 
-impl Snapshotter for NativeSnapshotter {
-    fn prepare(&self, key: &str, parent: Option<&str>) -> Result<Vec<Mount>> {
-        self.create(key, parent, Kind::Active)
-    }
+snapshotter_impl!(NativeSnapshotter);
 
-    fn view(&self, key: &str, parent: Option<&str>) -> Result<Vec<Mount>> {
-        self.create(key, parent, Kind::View)
-    }
+impl NativeSnapshotter {
+    const DIFF_KIND: DiffKind = DiffKind::Compare;
 
-    fn mounts(&self, key: &str) -> Result<Vec<Mount>> {
-        let meta = self.store.lock();
-        let r = meta.get(key)?;
-        let chain = meta.chain(r.parent.as_deref())?;
-        Ok(self.mounts_of(&r, &chain))
-    }
-
-    fn commit(&self, name: &str, key: &str) -> Result<()> {
-        self.store.lock().commit(name, key)
-    }
-
-    fn remove(&self, key: &str) -> Result<()> {
-        self.store.lock().remove(key)
-    }
-
-    fn stat(&self, key: &str) -> Result<Info> {
-        self.store.lock().info(key)
-    }
-
-    fn list(&self) -> Result<Vec<Info>> {
-        Ok(self.store.lock().list())
-    }
-
-    fn usage(&self, key: &str) -> Result<u64> {
-        let id = self.store.lock().get(key)?.id;
-        disk_usage(&self.store.dir(id).join("fs"))
-    }
-
-    fn upper_dir(&self, key: &str) -> Result<PathBuf> {
-        let id = self.store.lock().get(key)?.id;
-        Ok(self.store.dir(id).join("fs"))
-    }
-
-    fn diff_source(&self, key: &str) -> Result<DiffSource> {
-        let meta = self.store.lock();
-        let r = meta.get(key)?;
-        if r.kind == Kind::View {
-            return Err(SnapshotError::NotActive(key.to_owned()));
-        }
-        // Every snapshot is complete: the parent alone is the lower tree.
-        let lower = meta
-            .chain(r.parent.as_deref())?
-            .into_iter()
-            .take(1)
-            .map(|d| d.join("fs"))
-            .collect();
-        Ok(DiffSource {
-            lower,
-            upper: self.store.dir(r.id).join("fs"),
-            kind: DiffKind::Compare,
-        })
+    /// Every snapshot is complete: the parent alone is the lower tree.
+    fn diff_lower(chain: Vec<PathBuf>) -> Vec<PathBuf> {
+        chain.into_iter().take(1).map(|d| d.join("fs")).collect()
     }
 }
