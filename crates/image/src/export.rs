@@ -292,12 +292,8 @@ fn write(
             .clone()
             .unwrap_or_else(|| manifest::MEDIA_TYPE_OCI_MANIFEST.to_owned());
         let descriptor = |annotations| Descriptor {
-            media_type: media_type.clone(),
-            digest: image.manifest.clone(),
-            size: data.len() as u64,
-            urls: Vec::new(),
             annotations,
-            platform: None,
+            ..Descriptor::new(&media_type, image.manifest.clone(), data.len() as u64)
         };
         if image.names.is_empty() {
             if !seen_manifests.contains(&image.manifest) {

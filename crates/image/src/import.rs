@@ -854,26 +854,16 @@ fn import_docker_archive(
                     (manifest::MEDIA_TYPE_DOCKER_LAYER, d, size)
                 }
             };
-            layers.push(Descriptor {
-                media_type: media_type.to_owned(),
-                digest,
-                size,
-                urls: Vec::new(),
-                annotations: BTreeMap::new(),
-                platform: None,
-            });
+            layers.push(Descriptor::new(media_type, digest, size));
         }
         let m = Manifest {
             schema_version: 2,
             media_type: Some(manifest::MEDIA_TYPE_DOCKER_MANIFEST.to_owned()),
-            config: Descriptor {
-                media_type: manifest::MEDIA_TYPE_DOCKER_CONFIG.to_owned(),
-                digest: config_digest.clone(),
-                size: config_data.len() as u64,
-                urls: Vec::new(),
-                annotations: BTreeMap::new(),
-                platform: None,
-            },
+            config: Descriptor::new(
+                manifest::MEDIA_TYPE_DOCKER_CONFIG,
+                config_digest.clone(),
+                config_data.len() as u64,
+            ),
             layers,
             annotations: BTreeMap::new(),
         };
@@ -1084,13 +1074,8 @@ pub fn import_rootfs(
     }
     let config_data = serde_json::to_vec(&image_config).expect("config serialises");
     let config_digest = store.write_blob(&config_data, None)?;
-    let desc = |media_type: &str, digest: &Digest, size: u64| Descriptor {
-        media_type: media_type.to_owned(),
-        digest: digest.clone(),
-        size,
-        urls: Vec::new(),
-        annotations: BTreeMap::new(),
-        platform: None,
+    let desc = |media_type: &str, digest: &Digest, size: u64| {
+        Descriptor::new(media_type, digest.clone(), size)
     };
     let m = Manifest {
         schema_version: 2,
