@@ -50,14 +50,14 @@ fn options(root: &Path, a: CreateArgs) -> CreateOptions {
         root: root.to_path_buf(),
         pid_file: a.pid_file,
         console_socket: a.console_socket,
-        console: None,
+        hold_terminal: false,
         no_pivot: a.no_pivot,
         preserve_fds: a.preserve_fds,
     }
 }
 
 pub fn create(root: &Path, a: CreateArgs) -> Result<State, Error> {
-    create_container(&options(root, a))
+    create_container(&options(root, a)).map(|(st, _)| st)
 }
 
 /// create + start, then (without `--detach`) wait, forward signals, and delete.
@@ -67,20 +67,8 @@ pub fn run(root: &Path, a: RunArgs) -> Result<u8, Error> {
     }
     let mut opts = options(root, a.create);
     // A terminal with no socket to send it to: berth-runc holds the master itself.
-    let mut master_end = None;
-    if !a.detach && opts.console_socket.is_none() {
-        let bundle = std::fs::canonicalize(&opts.bundle).unwrap_or_else(|_| opts.bundle.clone());
-        let terminal = berth_runtime::spec::load(&bundle)
-            .ok()
-            .and_then(|s| s.process().as_ref().and_then(|p| p.terminal()))
-            .unwrap_or(false);
-        if terminal {
-            let (theirs, ours) = berth_runtime::console::local_pair()?;
-            opts.console = Some(std::cell::Cell::new(Some(theirs)));
-            master_end = Some(ours);
-        }
-    }
-    let st = create_container(&opts)?;
+    opts.hold_terminal = !a.detach;
+    let (st, master_end) = create_container(&opts)?;
     let master = match &master_end {
         Some(sock) => match berth_runtime::console::recv_fd(std::os::fd::AsFd::as_fd(sock)) {
             Ok(m) => Some(m),

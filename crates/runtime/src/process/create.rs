@@ -19,9 +19,10 @@ pub struct CreateOptions {
     pub root: PathBuf,
     pub pid_file: Option<PathBuf>,
     pub console_socket: Option<PathBuf>,
-    /// An already connected console socket (foreground `run` with a terminal): takes
-    /// the place of `console_socket`.
-    pub console: Option<std::cell::Cell<Option<OwnedFd>>>,
+    /// When the spec asks for a terminal and no `console_socket` is given, keep the pty
+    /// master here instead of failing (foreground `run`, as runc does): [`create`]
+    /// returns the socket the master arrives on.
+    pub hold_terminal: bool,
     pub no_pivot: bool,
     pub preserve_fds: u32,
 }
@@ -56,7 +57,9 @@ impl Drop for Undo {
     }
 }
 
-pub fn create(opts: &CreateOptions) -> Result<State> {
+/// Creates the container. The second value is the socket the pty master arrives on,
+/// when `hold_terminal` made berth-runc the terminal's holder.
+pub fn create(opts: &CreateOptions) -> Result<(State, Option<OwnedFd>)> {
     state::validate_id(&opts.id)?;
     let bundle = std::fs::canonicalize(&opts.bundle)
         .map_err(|e| Error::config(format!("bundle {}: {e}", opts.bundle.display())))?;
@@ -78,7 +81,8 @@ pub fn create(opts: &CreateOptions) -> Result<State> {
         .as_ref()
         .and_then(|p| p.terminal())
         .unwrap_or(false);
-    if terminal && opts.console_socket.is_none() && opts.console.is_none() {
+    let hold = terminal && opts.console_socket.is_none() && opts.hold_terminal;
+    if terminal && opts.console_socket.is_none() && !hold {
         return Err(Error::config(
             "process.terminal: a terminal needs --console-socket (where the pty master is sent)",
         ));
@@ -140,10 +144,15 @@ pub fn create(opts: &CreateOptions) -> Result<State> {
     }
     let fifo = rustix::fs::open(&fifo_path, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
         .ctx(|| "failed to open exec.fifo")?;
-    let console = match (&opts.console_socket, &opts.console) {
-        (Some(p), _) => Some(crate::console::connect(p)?),
-        (None, Some(cell)) => cell.take(),
-        (None, None) => None,
+    let mut master_end = None;
+    let console = match &opts.console_socket {
+        Some(p) => Some(crate::console::connect(p)?),
+        None if hold => {
+            let (theirs, ours) = crate::console::local_pair()?;
+            master_end = Some(ours);
+            Some(theirs)
+        }
+        None => None,
     };
 
     let manager = crate::cgroup_manager(&cgroup_path);
@@ -238,7 +247,7 @@ pub fn create(opts: &CreateOptions) -> Result<State> {
     undo.dir = None;
     undo.cgroup = None;
     undo.pids.clear();
-    Ok(st)
+    Ok((st, master_end))
 }
 
 fn write_id_maps(pid: i32, spec: &Spec) -> Result<()> {
