@@ -44,6 +44,31 @@ pub fn set_subreaper() -> std::io::Result<()> {
     Ok(())
 }
 
+/// The path of a binary built from this workspace, for tests of one crate that run
+/// another crate's binary (`berthd` runs `berth-shim` and `berth-runc`).
+///
+/// `$BERTH_BIN/<name>` when `BERTH_BIN` is set, else the binary beside the running
+/// test's own directory (`target/<profile>/deps/<test>` → `target/<profile>/<name>`),
+/// which `cargo build --workspace` has built before `cargo test` runs the test.
+/// Panics, naming the path, when the binary is not there.
+pub fn workspace_bin(name: &str) -> std::path::PathBuf {
+    let dir = match std::env::var_os("BERTH_BIN") {
+        Some(dir) => std::path::PathBuf::from(dir),
+        None => {
+            let exe = std::env::current_exe().expect("current_exe");
+            let deps = exe.parent().expect("test binary has a directory");
+            deps.parent().expect("deps has a parent").to_path_buf()
+        }
+    };
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is not built: run `cargo build --workspace --release` first (or set BERTH_BIN)",
+        path.display()
+    );
+    path
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

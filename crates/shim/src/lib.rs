@@ -1,0 +1,9 @@
+//! `berth-shim`: one small process per container, and the protocol berthd uses to
+//! talk to it (see [`protocol`]).
+//!
+//! The shim runs the OCI runtime's `create` and `start`, becomes the parent of the
+//! container's init (a child subreaper), owns its stdio or pty, writes its json-file
+//! log, keeps its exit status, and serves attach, resize, kill, exec and wait over a
+//! Unix socket. It outlives berthd; berthd reconnects to it after a restart.
+
+pub mod protocol;
