@@ -1,1 +1,141 @@
-fn main() {}
+#![recursion_limit = "512"]
+//! `berthd`: the Docker Engine API on Unix sockets over berth's image store,
+//! shims and runtime. See ARCHITECTURE.md for how a `run` flows through it.
+
+mod api;
+mod config;
+mod container;
+mod daemon;
+mod error;
+mod events;
+mod logs;
+mod rootfs;
+
+use std::collections::HashMap;
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use clap::Parser;
+use hyper_util::rt::TokioIo;
+use tower::ServiceExt;
+
+use crate::config::{Config, Flags};
+use crate::daemon::Daemon;
+
+fn main() -> ExitCode {
+    let flags = Flags::parse();
+    let config = match Config::load(flags) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("berthd: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let filter = if config.debug { "debug" } else { "info" };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| filter.into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("berthd: failed to start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("berthd: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    for dir in [&config.data_root, &config.exec_root] {
+        std::fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))?;
+    }
+    if let Some(p) = &config.pidfile {
+        std::fs::write(p, format!("{}\n", std::process::id()))
+            .with_context(|| format!("failed to write the pid file {}", p.display()))?;
+    }
+    let images = berth_image::ImageStore::open(config.data_root.join("image")).context("failed to open the image store")?;
+    let snapshotter = berth_image::snapshot::OverlaySnapshotter::new(&config.data_root.join("snapshots"))
+        .context("failed to open the snapshotter")?;
+    let id_path = config.data_root.join("engine-id");
+    let id = match std::fs::read_to_string(&id_path) {
+        Ok(s) if !s.trim().is_empty() => s.trim().to_owned(),
+        _ => {
+            let id = daemon::random_id();
+            let _ = daemon::write_atomic(&id_path, id.as_bytes());
+            id
+        }
+    };
+    let daemon = Arc::new(Daemon {
+        config: config.clone(),
+        images: Arc::new(images),
+        snapshotter: Arc::new(snapshotter),
+        events: Default::default(),
+        containers: Mutex::new(HashMap::new()),
+        execs: Mutex::new(HashMap::new()),
+        unpack_lock: tokio::sync::Mutex::new(()),
+        started: std::time::SystemTime::now(),
+        id,
+    });
+    daemon.restore().await.map_err(|e| anyhow::anyhow!("failed to restore containers: {e}"))?;
+
+    let app = api::router(daemon.clone());
+    let mut listeners = Vec::new();
+    for path in &config.hosts {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).with_context(|| format!("failed to create {}", parent.display()))?;
+        }
+        let _ = std::fs::remove_file(path);
+        let l = tokio::net::UnixListener::bind(path).with_context(|| format!("failed to listen on {}", path.display()))?;
+        tracing::info!("API listening on {}", path.display());
+        listeners.push(l);
+    }
+    for l in listeners {
+        let app = app.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = l.accept().await else { continue };
+                let app = app.clone();
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                        let app = app.clone();
+                        async move {
+                            let req = req.map(axum::body::Body::new);
+                            let resp = match api::rewrite(req) {
+                                Ok(req) => app.oneshot(req).await.unwrap_or_else(|e| match e {}),
+                                Err(resp) => resp,
+                            };
+                            Ok::<_, std::convert::Infallible>(resp)
+                        }
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .half_close(true)
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .with_upgrades()
+                        .await;
+                });
+            }
+        });
+    }
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    tracing::info!("shutting down; containers keep running (live restore)");
+    for path in &config.hosts {
+        let _ = std::fs::remove_file(path);
+    }
+    if let Some(p) = &config.pidfile {
+        let _ = std::fs::remove_file(p);
+    }
+    Ok(())
+}
