@@ -97,12 +97,12 @@ impl Config {
     /// Reads the file (missing is fine unless named explicitly) and applies the flags.
     pub fn load(flags: Flags) -> anyhow::Result<Config> {
         let file = match std::fs::read(&flags.config_file) {
-            Ok(bytes) => serde_json::from_slice::<FileConfig>(&bytes).with_context(|| {
-                format!("failed to parse {}", flags.config_file.display())
-            })?,
+            Ok(bytes) => serde_json::from_slice::<FileConfig>(&bytes)
+                .with_context(|| format!("failed to parse {}", flags.config_file.display()))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => FileConfig::default(),
             Err(e) => {
-                return Err(e).with_context(|| format!("failed to read {}", flags.config_file.display()))
+                return Err(e)
+                    .with_context(|| format!("failed to read {}", flags.config_file.display()))
             }
         };
         let exe_dir = std::env::current_exe()
@@ -118,11 +118,35 @@ impl Config {
             }
         };
         let mut runtimes = BTreeMap::new();
-        runtimes.insert("berth-runc".to_owned(), Runtime { path: beside("berth-runc"), args: vec![] });
-        runtimes.insert("runc".to_owned(), Runtime { path: PathBuf::from("runc"), args: vec![] });
-        runtimes.insert("crun".to_owned(), Runtime { path: PathBuf::from("crun"), args: vec![] });
+        runtimes.insert(
+            "berth-runc".to_owned(),
+            Runtime {
+                path: beside("berth-runc"),
+                args: vec![],
+            },
+        );
+        runtimes.insert(
+            "runc".to_owned(),
+            Runtime {
+                path: PathBuf::from("runc"),
+                args: vec![],
+            },
+        );
+        runtimes.insert(
+            "crun".to_owned(),
+            Runtime {
+                path: PathBuf::from("crun"),
+                args: vec![],
+            },
+        );
         for (name, r) in file.runtimes.unwrap_or_default() {
-            runtimes.insert(name, Runtime { path: r.path, args: r.runtime_args });
+            runtimes.insert(
+                name,
+                Runtime {
+                    path: r.path,
+                    args: r.runtime_args,
+                },
+            );
         }
         let default_runtime = flags
             .default_runtime
@@ -131,11 +155,18 @@ impl Config {
         if !runtimes.contains_key(&default_runtime) {
             bail!("default runtime {default_runtime:?} is not a configured runtime");
         }
-        let hosts = if !flags.hosts.is_empty() { flags.hosts } else { file.hosts.unwrap_or_default() };
+        let hosts = if !flags.hosts.is_empty() {
+            flags.hosts
+        } else {
+            file.hosts.unwrap_or_default()
+        };
         let hosts = if hosts.is_empty() {
             vec![PathBuf::from("/run/berth/berth.sock")]
         } else {
-            hosts.iter().map(|h| parse_host(h)).collect::<anyhow::Result<_>>()?
+            hosts
+                .iter()
+                .map(|h| parse_host(h))
+                .collect::<anyhow::Result<_>>()?
         };
         let log_opts = file.log_opts.unwrap_or_default();
         let log_max_size = match log_opts.get("max-size") {
@@ -143,12 +174,20 @@ impl Config {
             None => 0,
         };
         let log_max_file = match log_opts.get("max-file") {
-            Some(s) => s.parse().ok().filter(|n: &u32| *n >= 1).with_context(|| format!("invalid log-opts max-file {s:?}: expected a positive integer"))?,
+            Some(s) => s.parse().ok().filter(|n: &u32| *n >= 1).with_context(|| {
+                format!("invalid log-opts max-file {s:?}: expected a positive integer")
+            })?,
             None => 1,
         };
         Ok(Config {
-            data_root: flags.data_root.or(file.data_root).unwrap_or_else(|| PathBuf::from("/var/lib/berth")),
-            exec_root: flags.exec_root.or(file.exec_root).unwrap_or_else(|| PathBuf::from("/run/berth")),
+            data_root: flags
+                .data_root
+                .or(file.data_root)
+                .unwrap_or_else(|| PathBuf::from("/var/lib/berth")),
+            exec_root: flags
+                .exec_root
+                .or(file.exec_root)
+                .unwrap_or_else(|| PathBuf::from("/run/berth")),
             hosts,
             log_driver: file.log_driver.unwrap_or_else(|| "json-file".to_owned()),
             log_max_size,
@@ -159,7 +198,10 @@ impl Config {
             debug: flags.debug || file.debug.unwrap_or(false),
             pidfile: flags.pidfile.or(file.pidfile),
             shim: flags.shim.unwrap_or_else(|| beside("berth-shim")),
-            cgroup_parent: flags.cgroup_parent.or(file.cgroup_parent).unwrap_or_else(|| "/berth".to_owned()),
+            cgroup_parent: flags
+                .cgroup_parent
+                .or(file.cgroup_parent)
+                .unwrap_or_else(|| "/berth".to_owned()),
         })
     }
 }
@@ -187,7 +229,7 @@ pub fn parse_size(s: &str) -> Option<u64> {
         _ => (t, 1),
     };
     let n: f64 = num.parse().ok()?;
-    if !(n >= 0.0) {
+    if n.is_nan() || n < 0.0 {
         return None;
     }
     Some((n * mult as f64) as u64)
@@ -209,7 +251,10 @@ mod tests {
 
     #[test]
     fn hosts_are_unix_sockets() {
-        assert_eq!(parse_host("unix:///tmp/a.sock").unwrap(), PathBuf::from("/tmp/a.sock"));
+        assert_eq!(
+            parse_host("unix:///tmp/a.sock").unwrap(),
+            PathBuf::from("/tmp/a.sock")
+        );
         assert!(parse_host("tcp://0.0.0.0:2375").is_err());
     }
 }

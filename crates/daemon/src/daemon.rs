@@ -58,7 +58,12 @@ pub struct Entry {
 
 impl Entry {
     pub fn new(record: Record) -> Arc<Entry> {
-        let phase = Phase { status: record.state.status, exit_code: record.state.exit_code, exits: 0, removed: false };
+        let phase = Phase {
+            status: record.state.status,
+            exit_code: record.state.exit_code,
+            exits: 0,
+            removed: false,
+        };
         Arc::new(Entry {
             id: record.id.clone(),
             record: Mutex::new(record),
@@ -69,7 +74,10 @@ impl Entry {
     }
 
     pub fn snapshot(&self) -> Record {
-        self.record.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.record
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     pub fn update<T>(&self, f: impl FnOnce(&mut Record) -> T) -> T {
@@ -109,7 +117,6 @@ pub struct Daemon {
     pub execs: Mutex<HashMap<String, Exec>>,
     /// Unpacks of one image must not race to commit the same snapshots.
     pub unpack_lock: tokio::sync::Mutex<()>,
-    pub started: std::time::SystemTime,
     pub id: String,
 }
 
@@ -127,7 +134,10 @@ impl Daemon {
     }
 
     pub fn shim_socket(&self, id: &str) -> PathBuf {
-        self.config.exec_root.join("s").join(format!("{}.sock", &id[..16]))
+        self.config
+            .exec_root
+            .join("s")
+            .join(format!("{}.sock", &id[..16]))
     }
 
     pub fn runtime_root(&self, runtime: &str) -> PathBuf {
@@ -170,13 +180,17 @@ impl Daemon {
 
     pub fn name_taken(&self, name: &str) -> Option<String> {
         let map = self.containers.lock().unwrap_or_else(|e| e.into_inner());
-        map.values().find(|e| e.snapshot().name == name).map(|e| e.id.clone())
+        map.values()
+            .find(|e| e.snapshot().name == name)
+            .map(|e| e.id.clone())
     }
 }
 
 /// Runs blocking work (the image store, the shim client, the file system) off the
 /// async workers.
-pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| Error::internal(format!("internal task failed: {e}")))?
@@ -194,7 +208,10 @@ pub fn random_id() -> String {
 pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let dir = path.parent().unwrap_or(std::path::Path::new("."));
-    let tmp = dir.join(format!(".{}.tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("f")));
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("f")
+    ));
     {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;

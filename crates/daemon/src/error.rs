@@ -28,7 +28,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn new(kind: Kind, message: impl Into<String>) -> Error {
-        Error { kind, message: message.into() }
+        Error {
+            kind,
+            message: message.into(),
+        }
     }
     pub fn not_found(message: impl Into<String>) -> Error {
         Error::new(Kind::NotFound, message)
@@ -73,7 +76,11 @@ impl IntoResponse for Error {
         if status == StatusCode::NOT_MODIFIED {
             return status.into_response();
         }
-        (status, axum::Json(serde_json::json!({ "message": self.message }))).into_response()
+        (
+            status,
+            axum::Json(serde_json::json!({ "message": self.message })),
+        )
+            .into_response()
     }
 }
 

@@ -46,13 +46,17 @@ impl Event {
         filters.iter().all(|(key, values)| {
             values.iter().any(|want| match key.as_str() {
                 "type" => self.typ == want,
-                "event" | "action" => self.action == *want || self.action.split(':').next() == Some(want),
+                "event" | "action" => {
+                    self.action == *want || self.action.split(':').next() == Some(want)
+                }
                 "container" => {
                     self.typ == "container"
-                        && (self.id.starts_with(want.as_str()) || self.attributes.get("name") == Some(want))
+                        && (self.id.starts_with(want.as_str())
+                            || self.attributes.get("name") == Some(want))
                 }
                 "image" => {
-                    self.attributes.get("image") == Some(want) || (self.typ == "image" && self.id == *want)
+                    self.attributes.get("image") == Some(want)
+                        || (self.typ == "image" && self.id == *want)
                 }
                 "name" => self.attributes.get("name") == Some(want),
                 "label" => match want.split_once('=') {
@@ -73,17 +77,35 @@ pub struct Events {
 
 impl Default for Events {
     fn default() -> Self {
-        Events { tx: broadcast::channel(1024).0, history: Mutex::new(VecDeque::new()) }
+        Events {
+            tx: broadcast::channel(1024).0,
+            history: Mutex::new(VecDeque::new()),
+        }
     }
 }
 
 pub fn now_nanos() -> i128 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i128).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i128)
+        .unwrap_or(0)
 }
 
 impl Events {
-    pub fn emit(&self, typ: &'static str, action: &str, id: &str, attributes: BTreeMap<String, String>) {
-        let event = Event { typ, action: action.to_owned(), id: id.to_owned(), attributes, time_nano: now_nanos() };
+    pub fn emit(
+        &self,
+        typ: &'static str,
+        action: &str,
+        id: &str,
+        attributes: BTreeMap<String, String>,
+    ) {
+        let event = Event {
+            typ,
+            action: action.to_owned(),
+            id: id.to_owned(),
+            attributes,
+            time_nano: now_nanos(),
+        };
         let mut h = self.history.lock().unwrap_or_else(|e| e.into_inner());
         if h.len() == HISTORY {
             h.pop_front();

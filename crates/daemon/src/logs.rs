@@ -68,7 +68,9 @@ pub fn read_all(path: &Path) -> (Vec<Line>, Position) {
     let mut lines = Vec::new();
     let mut pos = Position::default();
     for f in files(path) {
-        let Ok(file) = std::fs::File::open(&f) else { continue };
+        let Ok(file) = std::fs::File::open(&f) else {
+            continue;
+        };
         let meta = file.metadata().ok();
         let mut reader = BufReader::new(file);
         let mut consumed = 0u64;
@@ -89,7 +91,12 @@ pub fn read_all(path: &Path) -> (Vec<Line>, Position) {
             }
         }
         if f == path {
-            pos = Position { ino: meta.map(|m| std::os::unix::fs::MetadataExt::ino(&m)).unwrap_or(0), offset: consumed };
+            pos = Position {
+                ino: meta
+                    .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+                    .unwrap_or(0),
+                offset: consumed,
+            };
         }
     }
     (lines, pos)
@@ -106,14 +113,23 @@ pub struct Position {
 /// copy (`log.1`) before the new live file is read from its start.
 pub fn read_new(path: &Path, pos: &mut Position) -> Vec<Line> {
     let mut out = Vec::new();
-    let live_ino = std::fs::metadata(path).map(|m| std::os::unix::fs::MetadataExt::ino(&m)).unwrap_or(0);
+    let live_ino = std::fs::metadata(path)
+        .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+        .unwrap_or(0);
     if live_ino != pos.ino && pos.ino != 0 {
         // Rotated: finish the old file, which is now `log.1`.
         let old = PathBuf::from(format!("{}.1", path.display()));
-        if std::fs::metadata(&old).map(|m| std::os::unix::fs::MetadataExt::ino(&m)).ok() == Some(pos.ino) {
+        if std::fs::metadata(&old)
+            .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+            .ok()
+            == Some(pos.ino)
+        {
             read_from(&old, pos.offset, &mut out);
         }
-        *pos = Position { ino: live_ino, offset: 0 };
+        *pos = Position {
+            ino: live_ino,
+            offset: 0,
+        };
     }
     if pos.ino == 0 {
         pos.ino = live_ino;
@@ -123,7 +139,9 @@ pub fn read_new(path: &Path, pos: &mut Position) -> Vec<Line> {
 }
 
 fn read_from(path: &Path, offset: u64, out: &mut Vec<Line>) -> u64 {
-    let Ok(mut file) = std::fs::File::open(path) else { return offset };
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return offset;
+    };
     if file.seek(SeekFrom::Start(offset)).is_err() {
         return offset;
     }
@@ -197,16 +215,27 @@ mod tests {
 
     #[test]
     fn timestamps_parse_in_both_forms() {
-        assert_eq!(parse_timestamp("1700000000.5"), Some(1_700_000_000_500_000_000));
-        assert_eq!(parse_timestamp("1700000000"), Some(1_700_000_000_000_000_000));
-        assert_eq!(parse_timestamp("2023-11-14T22:13:20.000000001Z"), Some(1_700_000_000_000_000_001));
+        assert_eq!(
+            parse_timestamp("1700000000.5"),
+            Some(1_700_000_000_500_000_000)
+        );
+        assert_eq!(
+            parse_timestamp("1700000000"),
+            Some(1_700_000_000_000_000_000)
+        );
+        assert_eq!(
+            parse_timestamp("2023-11-14T22:13:20.000000001Z"),
+            Some(1_700_000_000_000_000_001)
+        );
     }
 
     #[test]
     fn follow_continues_across_rotation() {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("c-json.log");
-        let line = |s: &str| format!("{{\"log\":\"{s}\\n\",\"stream\":\"stdout\",\"time\":\"2026-11-22T09:24:05.739351378Z\"}}\n");
+        let line = |s: &str| {
+            format!("{{\"log\":\"{s}\\n\",\"stream\":\"stdout\",\"time\":\"2026-11-22T09:24:05.739351378Z\"}}\n")
+        };
         std::fs::write(&log, line("a")).unwrap();
         let (all, mut pos) = read_all(&log);
         assert_eq!(all.len(), 1);
@@ -214,14 +243,26 @@ mod tests {
         std::fs::write(&log, line("a") + &line("b")).unwrap();
         std::fs::rename(&log, dir.path().join("c-json.log.1")).unwrap();
         std::fs::write(&log, line("c")).unwrap();
-        let new: Vec<_> = read_new(&log, &mut pos).into_iter().map(|l| l.log).collect();
+        let new: Vec<_> = read_new(&log, &mut pos)
+            .into_iter()
+            .map(|l| l.log)
+            .collect();
         assert_eq!(new, ["b\n", "c\n"]);
     }
 
     #[test]
     fn frames_carry_the_stream_and_length() {
-        let f = Filter { stdout: true, stderr: true, framed: true, ..Filter::default() };
-        let l = Line { log: "hi\n".into(), stream: "stderr".into(), time: "2026-11-22T09:24:05Z".into() };
+        let f = Filter {
+            stdout: true,
+            stderr: true,
+            framed: true,
+            ..Filter::default()
+        };
+        let l = Line {
+            log: "hi\n".into(),
+            stream: "stderr".into(),
+            time: "2026-11-22T09:24:05Z".into(),
+        };
         let mut out = Vec::new();
         f.encode(&l, &mut out);
         assert_eq!(out, b"\x02\x00\x00\x00\x00\x00\x00\x03hi\n");

@@ -34,10 +34,16 @@ fn main() -> ExitCode {
     };
     let filter = if config.debug { "debug" } else { "info" };
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| filter.into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| filter.into()),
+        )
         .with_writer(std::io::stderr)
         .init();
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("berthd: failed to start the async runtime: {e}");
@@ -55,15 +61,18 @@ fn main() -> ExitCode {
 
 async fn run(config: Config) -> anyhow::Result<()> {
     for dir in [&config.data_root, &config.exec_root] {
-        std::fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))?;
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("failed to create {}", dir.display()))?;
     }
     if let Some(p) = &config.pidfile {
         std::fs::write(p, format!("{}\n", std::process::id()))
             .with_context(|| format!("failed to write the pid file {}", p.display()))?;
     }
-    let images = berth_image::ImageStore::open(config.data_root.join("image")).context("failed to open the image store")?;
-    let snapshotter = berth_image::snapshot::OverlaySnapshotter::new(&config.data_root.join("snapshots"))
-        .context("failed to open the snapshotter")?;
+    let images = berth_image::ImageStore::open(config.data_root.join("image"))
+        .context("failed to open the image store")?;
+    let snapshotter =
+        berth_image::snapshot::OverlaySnapshotter::new(&config.data_root.join("snapshots"))
+            .context("failed to open the snapshotter")?;
     let id_path = config.data_root.join("engine-id");
     let id = match std::fs::read_to_string(&id_path) {
         Ok(s) if !s.trim().is_empty() => s.trim().to_owned(),
@@ -81,19 +90,23 @@ async fn run(config: Config) -> anyhow::Result<()> {
         containers: Mutex::new(HashMap::new()),
         execs: Mutex::new(HashMap::new()),
         unpack_lock: tokio::sync::Mutex::new(()),
-        started: std::time::SystemTime::now(),
         id,
     });
-    daemon.restore().await.map_err(|e| anyhow::anyhow!("failed to restore containers: {e}"))?;
+    daemon
+        .restore()
+        .await
+        .map_err(|e| anyhow::anyhow!("failed to restore containers: {e}"))?;
 
     let app = api::router(daemon.clone());
     let mut listeners = Vec::new();
     for path in &config.hosts {
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).with_context(|| format!("failed to create {}", parent.display()))?;
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("failed to create {}", parent.display()))?;
         }
         let _ = std::fs::remove_file(path);
-        let l = tokio::net::UnixListener::bind(path).with_context(|| format!("failed to listen on {}", path.display()))?;
+        let l = tokio::net::UnixListener::bind(path)
+            .with_context(|| format!("failed to listen on {}", path.display()))?;
         tracing::info!("API listening on {}", path.display());
         listeners.push(l);
     }
@@ -101,20 +114,26 @@ async fn run(config: Config) -> anyhow::Result<()> {
         let app = app.clone();
         tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = l.accept().await else { continue };
+                let Ok((stream, _)) = l.accept().await else {
+                    continue;
+                };
                 let app = app.clone();
                 tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                        let app = app.clone();
-                        async move {
-                            let req = req.map(axum::body::Body::new);
-                            let resp = match api::rewrite(req) {
-                                Ok(req) => app.oneshot(req).await.unwrap_or_else(|e| match e {}),
-                                Err(resp) => resp,
-                            };
-                            Ok::<_, std::convert::Infallible>(resp)
-                        }
-                    });
+                    let svc = hyper::service::service_fn(
+                        move |req: hyper::Request<hyper::body::Incoming>| {
+                            let app = app.clone();
+                            async move {
+                                let req = req.map(axum::body::Body::new);
+                                let resp = match api::rewrite(req) {
+                                    Ok(req) => {
+                                        app.oneshot(req).await.unwrap_or_else(|e| match e {})
+                                    }
+                                    Err(resp) => *resp,
+                                };
+                                Ok::<_, std::convert::Infallible>(resp)
+                            }
+                        },
+                    );
                     let _ = hyper::server::conn::http1::Builder::new()
                         .half_close(true)
                         .serve_connection(TokioIo::new(stream), svc)

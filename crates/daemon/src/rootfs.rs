@@ -69,11 +69,17 @@ pub fn unmount(target: &Path) -> Result<()> {
         match rustix::mount::unmount(target, UnmountFlags::empty()) {
             Ok(()) => continue,
             Err(rustix::io::Errno::BUSY) => {
-                rustix::mount::unmount(target, UnmountFlags::DETACH)
-                    .map_err(|e| Error::internal(format!("failed to unmount {}: {e}", target.display())))?;
+                rustix::mount::unmount(target, UnmountFlags::DETACH).map_err(|e| {
+                    Error::internal(format!("failed to unmount {}: {e}", target.display()))
+                })?;
             }
             Err(rustix::io::Errno::INVAL) => return Ok(()),
-            Err(e) => return Err(Error::internal(format!("failed to unmount {}: {e}", target.display()))),
+            Err(e) => {
+                return Err(Error::internal(format!(
+                    "failed to unmount {}: {e}",
+                    target.display()
+                )))
+            }
         }
     }
     Ok(())

@@ -17,6 +17,7 @@
 //! (gc.rs). Unpacking an image into snapshots, `docker history` and
 //! `docker system df` are in unpack.rs.
 
+pub mod commit;
 pub mod content;
 pub mod digest;
 pub mod export;
@@ -29,6 +30,7 @@ pub mod snapshot;
 mod store;
 pub mod unpack;
 
+pub use commit::{parse_changes, Change, ChangeError, CommitOptions, Committed};
 pub use content::{ContentError, ContentStore};
 pub use digest::{Digest, DigestError};
 pub use export::{ExportError, ExportFormat};

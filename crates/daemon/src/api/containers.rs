@@ -43,7 +43,10 @@ async fn create(State(d): State<AppState>, RawQuery(q): RawQuery, body: Bytes) -
     let q = Query::parse(q.as_deref());
     let body: CreateBody = parse_json(&body)?;
     let (id, warnings) = d.create(q.get("name").map(str::to_owned), body).await?;
-    Ok(json(StatusCode::CREATED, json!({"Id": id, "Warnings": warnings})))
+    Ok(json(
+        StatusCode::CREATED,
+        json!({"Id": id, "Warnings": warnings}),
+    ))
 }
 
 async fn start(State(d): State<AppState>, Path(id): Path<String>) -> Result<Response> {
@@ -52,21 +55,34 @@ async fn start(State(d): State<AppState>, Path(id): Path<String>) -> Result<Resp
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn stop(State(d): State<AppState>, Path(id): Path<String>, RawQuery(q): RawQuery) -> Result<Response> {
+async fn stop(
+    State(d): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response> {
     let q = Query::parse(q.as_deref());
     let e = d.get(&id)?;
     d.stop(&e, q.int("t")?).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn kill(State(d): State<AppState>, Path(id): Path<String>, RawQuery(q): RawQuery) -> Result<Response> {
+async fn kill(
+    State(d): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response> {
     let q = Query::parse(q.as_deref());
     let e = d.get(&id)?;
-    d.kill(&e, q.get("signal").filter(|s| !s.is_empty())).await?;
+    d.kill(&e, q.get("signal").filter(|s| !s.is_empty()))
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn restart(State(d): State<AppState>, Path(id): Path<String>, RawQuery(q): RawQuery) -> Result<Response> {
+async fn restart(
+    State(d): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response> {
     let q = Query::parse(q.as_deref());
     let e = d.get(&id)?;
     d.restart(&e, q.int("t")?).await?;
@@ -85,15 +101,26 @@ async fn unpause(State(d): State<AppState>, Path(id): Path<String>) -> Result<Re
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn rename(State(d): State<AppState>, Path(id): Path<String>, RawQuery(q): RawQuery) -> Result<Response> {
+async fn rename(
+    State(d): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response> {
     let q = Query::parse(q.as_deref());
     let e = d.get(&id)?;
-    let name = q.get("name").filter(|n| !n.is_empty()).ok_or_else(|| Error::invalid("Neither old nor new names may be empty"))?;
+    let name = q
+        .get("name")
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| Error::invalid("Neither old nor new names may be empty"))?;
     d.rename(&e, name)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn remove(State(d): State<AppState>, Path(id): Path<String>, RawQuery(q): RawQuery) -> Result<Response> {
+async fn remove(
+    State(d): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response> {
     let q = Query::parse(q.as_deref());
     let e = d.get(&id)?;
     d.remove(&e, q.bool("force"), q.bool("v")).await?;
@@ -116,27 +143,46 @@ async fn prune(State(d): State<AppState>, RawQuery(q): RawQuery) -> Result<Respo
             deleted.push(r.id);
         }
     }
-    Ok(json(StatusCode::OK, json!({"ContainersDeleted": deleted, "SpaceReclaimed": 0})))
+    Ok(json(
+        StatusCode::OK,
+        json!({"ContainersDeleted": deleted, "SpaceReclaimed": 0}),
+    ))
 }
 
-async fn resize(State(d): State<AppState>, Path(id): Path<String>, RawQuery(q): RawQuery) -> Result<Response> {
+async fn resize(
+    State(d): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response> {
     let q = Query::parse(q.as_deref());
     let e = d.get(&id)?;
     let (h, w) = (q.int("h")?.unwrap_or(0), q.int("w")?.unwrap_or(0));
     let r = e.snapshot();
     let Some(sock) = r.shim_socket.filter(|_| r.state.status.is_live()) else {
-        return Err(Error::conflict(format!("Container {} is not running", r.id)));
+        return Err(Error::conflict(format!(
+            "Container {} is not running",
+            r.id
+        )));
     };
     blocking(move || Ok(berth_shim::ShimClient::new(sock).resize(w as u16, h as u16)?)).await?;
     Ok(StatusCode::OK.into_response())
 }
 
-async fn wait(State(d): State<AppState>, Path(id): Path<String>, RawQuery(q): RawQuery) -> Result<Response> {
+async fn wait(
+    State(d): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response> {
     let q = Query::parse(q.as_deref());
     let e = d.get(&id)?;
     let condition = q.get("condition").unwrap_or("").to_owned();
-    if !matches!(condition.as_str(), "" | "not-running" | "next-exit" | "removed") {
-        return Err(Error::invalid(format!("invalid condition: \"{condition}\"")));
+    if !matches!(
+        condition.as_str(),
+        "" | "not-running" | "next-exit" | "removed"
+    ) {
+        return Err(Error::invalid(format!(
+            "invalid condition: \"{condition}\""
+        )));
     }
     // Headers now, the body when the condition is met (Docker's behaviour: the
     // CLI sends wait before start).
@@ -151,37 +197,66 @@ async fn wait(State(d): State<AppState>, Path(id): Path<String>, RawQuery(q): Ra
         Ok::<_, std::io::Error>(Bytes::from(format!("{v}\n")))
     });
     let mut resp = Response::new(Body::from_stream(body));
-    resp.headers_mut().insert("content-type", axum::http::HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        "content-type",
+        axum::http::HeaderValue::from_static("application/json"),
+    );
     Ok(resp)
 }
 
-async fn attach(State(d): State<AppState>, Path(id): Path<String>, RawQuery(q): RawQuery, req: Request) -> Result<Response> {
+enum AttachSource {
+    Now(std::os::unix::net::UnixStream),
+    AtStart(tokio::sync::oneshot::Receiver<std::os::unix::net::UnixStream>),
+}
+
+async fn attach(
+    State(d): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+    req: Request,
+) -> Result<Response> {
     let q = Query::parse(q.as_deref());
     let e = d.get(&id)?;
     let (stdin, stdout, stderr) = (q.bool("stdin"), q.bool("stdout"), q.bool("stderr"));
     let r = e.snapshot();
     let d2 = d.clone();
     let e2 = e.clone();
-    let live = r.state.status.is_live().then_some(r.shim_socket.clone()).flatten();
-    let stream = match live {
+    let live = r
+        .state
+        .status
+        .is_live()
+        .then_some(r.shim_socket.clone())
+        .flatten();
+    // Registered before the 101 goes out: the client's start may come at once.
+    let source = match live {
         Some(sock) => {
-            let s = blocking(move || Ok(berth_shim::ShimClient::new(sock).attach(stdin, stdout, stderr)?)).await?;
-            Some(s)
+            let s = blocking(move || {
+                Ok(berth_shim::ShimClient::new(sock).attach(stdin, stdout, stderr)?)
+            })
+            .await?;
+            AttachSource::Now(s)
         }
-        None => None,
+        None => {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            e2.pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(PendingAttach {
+                    stdin,
+                    stdout,
+                    stderr,
+                    tx,
+                });
+            AttachSource::AtStart(rx)
+        }
     };
     let resp = hijack(req, move |client| async move {
-        let shim = match stream {
-            Some(s) => s,
-            None => {
-                // Not started yet: the stream comes at start.
-                let (tx, rx) = tokio::sync::oneshot::channel();
-                e2.pending.lock().unwrap_or_else(|e| e.into_inner()).push(PendingAttach { stdin, stdout, stderr, tx });
-                match rx.await {
-                    Ok(s) => s,
-                    Err(_) => return,
-                }
-            }
+        let shim = match source {
+            AttachSource::Now(s) => s,
+            AttachSource::AtStart(rx) => match rx.await {
+                Ok(s) => s,
+                Err(_) => return,
+            },
         };
         super::bridge(client, shim, async {}).await;
         drop(d2);
@@ -190,7 +265,11 @@ async fn attach(State(d): State<AppState>, Path(id): Path<String>, RawQuery(q): 
     Ok(resp)
 }
 
-async fn logs_handler(State(d): State<AppState>, Path(id): Path<String>, RawQuery(q): RawQuery) -> Result<Response> {
+async fn logs_handler(
+    State(d): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response> {
     let q = Query::parse(q.as_deref());
     let e = d.get(&id)?;
     let r = e.snapshot();
@@ -202,17 +281,28 @@ async fn logs_handler(State(d): State<AppState>, Path(id): Path<String>, RawQuer
     let mut filter = logs::Filter {
         stdout: q.bool("stdout"),
         stderr: q.bool("stderr"),
-        since: q.get("since").and_then(logs::parse_timestamp).filter(|n| *n > 0),
-        until: q.get("until").and_then(logs::parse_timestamp).filter(|n| *n > 0),
+        since: q
+            .get("since")
+            .and_then(logs::parse_timestamp)
+            .filter(|n| *n > 0),
+        until: q
+            .get("until")
+            .and_then(logs::parse_timestamp)
+            .filter(|n| *n > 0),
         timestamps: q.bool("timestamps"),
         framed: !r.config.tty,
     };
     if !filter.stdout && !filter.stderr {
-        return Err(Error::invalid("Bad parameters: you must choose at least one stream"));
+        return Err(Error::invalid(
+            "Bad parameters: you must choose at least one stream",
+        ));
     }
     let tail: Option<usize> = match q.get("tail") {
         None | Some("") | Some("all") => None,
-        Some(n) => Some(n.parse().map_err(|_| Error::invalid(format!("invalid value for tail: {n:?}")))?),
+        Some(n) => Some(
+            n.parse()
+                .map_err(|_| Error::invalid(format!("invalid value for tail: {n:?}")))?,
+        ),
     };
     let follow = q.bool("follow") && filter.until.is_none();
     let path = std::path::PathBuf::from(&r.log_path);
@@ -220,7 +310,9 @@ async fn logs_handler(State(d): State<AppState>, Path(id): Path<String>, RawQuer
     let mut phase = e.phase.subscribe();
     tokio::spawn(async move {
         let p = path.clone();
-        let Ok((lines, mut pos)) = blocking(move || Ok(logs::read_all(&p))).await else { return };
+        let Ok((lines, mut pos)) = blocking(move || Ok(logs::read_all(&p))).await else {
+            return;
+        };
         let mut selected: Vec<&logs::Line> = lines.iter().filter(|l| filter.wants(l)).collect();
         if let Some(n) = tail {
             let skip = selected.len().saturating_sub(n);
@@ -229,7 +321,12 @@ async fn logs_handler(State(d): State<AppState>, Path(id): Path<String>, RawQuer
         let mut out = Vec::new();
         for l in selected {
             filter.encode(l, &mut out);
-            if out.len() > 64 * 1024 && tx.send(Ok(Bytes::from(std::mem::take(&mut out)))).await.is_err() {
+            if out.len() > 64 * 1024
+                && tx
+                    .send(Ok(Bytes::from(std::mem::take(&mut out))))
+                    .await
+                    .is_err()
+            {
                 return;
             }
         }
@@ -276,10 +373,16 @@ async fn logs_handler(State(d): State<AppState>, Path(id): Path<String>, RawQuer
             }
         }
     });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) });
+    let stream =
+        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) });
     let mut resp = Response::new(Body::from_stream(stream));
-    let ct = if r.config.tty { "application/vnd.docker.raw-stream" } else { "application/vnd.docker.multiplexed-stream" };
-    resp.headers_mut().insert("content-type", axum::http::HeaderValue::from_static(ct));
+    let ct = if r.config.tty {
+        "application/vnd.docker.raw-stream"
+    } else {
+        "application/vnd.docker.multiplexed-stream"
+    };
+    resp.headers_mut()
+        .insert("content-type", axum::http::HeaderValue::from_static(ct));
     Ok(resp)
 }
 
@@ -339,7 +442,9 @@ fn secs_since(t: &str) -> i64 {
 }
 
 fn unix_secs(t: &str) -> i64 {
-    logs::parse_time(t).map(|n| (n / 1_000_000_000) as i64).unwrap_or(0)
+    logs::parse_time(t)
+        .map(|n| (n / 1_000_000_000) as i64)
+        .unwrap_or(0)
 }
 
 /// The `Status` column of `docker ps`.
@@ -349,10 +454,18 @@ pub fn status_text(r: &Record) -> String {
         Status::Created => "Created".into(),
         Status::Running => format!("Up {}", human_duration(secs_since(&s.started_at))),
         Status::Paused => format!("Up {} (Paused)", human_duration(secs_since(&s.started_at))),
-        Status::Restarting => format!("Restarting ({}) {} ago", s.exit_code, human_duration(secs_since(&s.finished_at))),
+        Status::Restarting => format!(
+            "Restarting ({}) {} ago",
+            s.exit_code,
+            human_duration(secs_since(&s.finished_at))
+        ),
         Status::Removing => "Removal In Progress".into(),
         Status::Exited if s.finished_at == ZERO_TIME => "Created".into(),
-        Status::Exited => format!("Exited ({}) {} ago", s.exit_code, human_duration(secs_since(&s.finished_at))),
+        Status::Exited => format!(
+            "Exited ({}) {} ago",
+            s.exit_code,
+            human_duration(secs_since(&s.finished_at))
+        ),
         Status::Dead => "Dead".into(),
     }
 }
@@ -395,7 +508,16 @@ fn matches(r: &Record, d: &Daemon, filters: &BTreeMap<String, Vec<String>>) -> R
             "label" => label_filter(r, Some(values)),
             "status" => {
                 for v in values {
-                    if !matches!(v.as_str(), "created" | "restarting" | "running" | "removing" | "paused" | "exited" | "dead") {
+                    if !matches!(
+                        v.as_str(),
+                        "created"
+                            | "restarting"
+                            | "running"
+                            | "removing"
+                            | "paused"
+                            | "exited"
+                            | "dead"
+                    ) {
                         return Err(Error::invalid(format!("Invalid filter 'status={v}'")));
                     }
                 }
@@ -406,10 +528,17 @@ fn matches(r: &Record, d: &Daemon, filters: &BTreeMap<String, Vec<String>>) -> R
             }),
             "ancestor" => values.iter().any(|v| {
                 r.image_name == *v
-                    || r.image_id.strip_prefix("sha256:").is_some_and(|h| h.starts_with(v.strip_prefix("sha256:").unwrap_or(v)))
-                    || d.images.resolve(v).ok().and_then(|res| d.images.inspect(&res.manifest.to_string()).ok()).is_some_and(|i| i.id.to_string() == r.image_id)
+                    || r.image_id
+                        .strip_prefix("sha256:")
+                        .is_some_and(|h| h.starts_with(v.strip_prefix("sha256:").unwrap_or(v)))
+                    || d.images
+                        .resolve(v)
+                        .ok()
+                        .and_then(|res| d.images.inspect(&res.manifest.to_string()).ok())
+                        .is_some_and(|i| i.id.to_string() == r.image_id)
             }),
-            "before" | "since" | "volume" | "network" | "publish" | "expose" | "health" | "isolation" | "is-task" => true,
+            "before" | "since" | "volume" | "network" | "publish" | "expose" | "health"
+            | "isolation" | "is-task" => true,
             other => return Err(Error::invalid(format!("Invalid filter '{other}'"))),
         };
         if !ok {
@@ -474,7 +603,11 @@ pub fn inspect_json(d: &Daemon, e: &Entry) -> Value {
     }
     let mut config = serde_json::to_value(&r.config).unwrap_or_default();
     config["Image"] = json!(r.image_name);
-    let upper = d.snapshotter.upper_dir(&r.snapshot).map(|p| p.to_string_lossy().into_owned()).unwrap_or_default();
+    let upper = d
+        .snapshotter
+        .upper_dir(&r.snapshot)
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
     json!({
         "Id": r.id,
         "Created": r.created,
@@ -524,4 +657,3 @@ async fn inspect(State(d): State<AppState>, Path(id): Path<String>) -> Result<Re
     let e = d.get(&id)?;
     Ok(json(StatusCode::OK, inspect_json(&d, &e)))
 }
-

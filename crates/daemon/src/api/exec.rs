@@ -45,16 +45,29 @@ struct StartBody {
     tty: bool,
 }
 
-async fn create(State(d): State<AppState>, Path(id): Path<String>, body: Bytes) -> Result<Response> {
+async fn create(
+    State(d): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response> {
     let e = d.get(&id)?;
     let b: CreateBody = parse_json(&body)?;
-    let cmd = b.cmd.filter(|c| !c.is_empty()).ok_or_else(|| Error::invalid("No exec command specified"))?;
+    let cmd = b
+        .cmd
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| Error::invalid("No exec command specified"))?;
     let r = e.snapshot();
     if r.state.status == crate::container::model::Status::Paused {
-        return Err(Error::conflict(format!("Container {} is paused, unpause the container before exec", r.id)));
+        return Err(Error::conflict(format!(
+            "Container {} is paused, unpause the container before exec",
+            r.id
+        )));
     }
     if !r.state.status.can_exec() {
-        return Err(Error::conflict(format!("Container {} is not running", r.id)));
+        return Err(Error::conflict(format!(
+            "Container {} is not running",
+            r.id
+        )));
     }
     let exec = Exec {
         id: random_id(),
@@ -75,13 +88,25 @@ async fn create(State(d): State<AppState>, Path(id): Path<String>, body: Bytes) 
         pid: 0,
     };
     let id = exec.id.clone();
-    d.execs.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), exec);
-    d.emit(&e, &format!("exec_create: {}", b_cmd_line(&d, &id)), &[("execID", id.clone())]);
+    d.execs
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(id.clone(), exec);
+    d.emit(
+        &e,
+        &format!("exec_create: {}", b_cmd_line(&d, &id)),
+        &[("execID", id.clone())],
+    );
     Ok(json(StatusCode::CREATED, json!({"Id": id})))
 }
 
 fn b_cmd_line(d: &Daemon, id: &str) -> String {
-    d.execs.lock().unwrap_or_else(|e| e.into_inner()).get(id).map(|x| x.cmd.join(" ")).unwrap_or_default()
+    d.execs
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(id)
+        .map(|x| x.cmd.join(" "))
+        .unwrap_or_default()
 }
 
 fn get_exec(d: &Daemon, id: &str) -> Result<Exec> {
@@ -94,7 +119,12 @@ fn get_exec(d: &Daemon, id: &str) -> Result<Exec> {
 }
 
 fn set_exec(d: &Daemon, id: &str, f: impl FnOnce(&mut Exec)) {
-    if let Some(x) = d.execs.lock().unwrap_or_else(|e| e.into_inner()).get_mut(id) {
+    if let Some(x) = d
+        .execs
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_mut(id)
+    {
         f(x);
     }
 }
@@ -108,7 +138,11 @@ fn process(d: &Daemon, x: &Exec) -> Result<Value> {
     let mut p = config["process"].clone();
     let base: Vec<String> = p["env"]
         .as_array()
-        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default();
     let mut env = base;
     for kv in &x.env {
@@ -137,19 +171,32 @@ fn process(d: &Daemon, x: &Exec) -> Result<Value> {
     Ok(p)
 }
 
-async fn start(State(d): State<AppState>, Path(id): Path<String>, req: Request) -> Result<Response> {
+async fn start(
+    State(d): State<AppState>,
+    Path(id): Path<String>,
+    req: Request,
+) -> Result<Response> {
     let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, 1 << 20).await.map_err(|e| Error::invalid(e.to_string()))?;
+    let bytes = axum::body::to_bytes(body, 1 << 20)
+        .await
+        .map_err(|e| Error::invalid(e.to_string()))?;
     let b: StartBody = parse_json(&bytes)?;
     let x = get_exec(&d, &id)?;
     if x.started {
-        return Err(Error::conflict(format!("Error: Exec command {id} has already run")));
+        return Err(Error::conflict(format!(
+            "Error: Exec command {id} has already run"
+        )));
     }
     let e = d.get(&x.container)?;
     let r = e.snapshot();
     let sock = match (r.state.status.can_exec(), r.shim_socket.clone()) {
         (true, Some(s)) => s,
-        _ => return Err(Error::conflict(format!("Container {} is not running", r.id))),
+        _ => {
+            return Err(Error::conflict(format!(
+                "Container {} is not running",
+                r.id
+            )))
+        }
     };
     let proc = process(&d, &x)?;
     set_exec(&d, &id, |x| {
@@ -160,11 +207,15 @@ async fn start(State(d): State<AppState>, Path(id): Path<String>, req: Request) 
     let exec_id = id.clone();
     let stdin = x.attach_stdin;
     let s2 = sock.clone();
-    let started = blocking(move || Ok(berth_shim::ShimClient::new(s2).exec(&exec_id, proc, stdin, detach)?)).await;
+    let started =
+        blocking(move || Ok(berth_shim::ShimClient::new(s2).exec(&exec_id, proc, stdin, detach)?))
+            .await;
     let (pid, stream) = match started {
         Ok(v) => v,
         Err(err) => {
-            let code = if err.message.contains("executable file not found") || err.message.contains("no such file") {
+            let code = if err.message.contains("executable file not found")
+                || err.message.contains("no such file")
+            {
                 127
             } else {
                 126
@@ -177,7 +228,11 @@ async fn start(State(d): State<AppState>, Path(id): Path<String>, req: Request) 
         }
     };
     set_exec(&d, &id, |x| x.pid = pid);
-    d.emit(&e, &format!("exec_start: {}", x.cmd.join(" ")), &[("execID", id.clone())]);
+    d.emit(
+        &e,
+        &format!("exec_start: {}", x.cmd.join(" ")),
+        &[("execID", id.clone())],
+    );
     let waiter = {
         let d = d.clone();
         let id = id.clone();
@@ -185,12 +240,19 @@ async fn start(State(d): State<AppState>, Path(id): Path<String>, req: Request) 
         async move {
             let s = sock.clone();
             let i = id.clone();
-            let code = blocking(move || Ok(berth_shim::ShimClient::new(s).exec_wait(&i)?)).await.map(|x| x.code).unwrap_or(-1);
+            let code = blocking(move || Ok(berth_shim::ShimClient::new(s).exec_wait(&i)?))
+                .await
+                .map(|x| x.code)
+                .unwrap_or(-1);
             set_exec(&d, &id, |x| {
                 x.running = false;
                 x.exit_code = Some(code);
             });
-            d.emit(&e, "exec_die", &[("execID", id.clone()), ("exitCode", code.to_string())]);
+            d.emit(
+                &e,
+                "exec_die",
+                &[("execID", id.clone()), ("exitCode", code.to_string())],
+            );
         }
     };
     if detach {
@@ -210,15 +272,23 @@ async fn start(State(d): State<AppState>, Path(id): Path<String>, req: Request) 
     }))
 }
 
-async fn resize(State(d): State<AppState>, Path(id): Path<String>, RawQuery(q): RawQuery) -> Result<Response> {
+async fn resize(
+    State(d): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Result<Response> {
     let q = Query::parse(q.as_deref());
     let x = get_exec(&d, &id)?;
     let e = d.get(&x.container)?;
     let (h, w) = (q.int("h")?.unwrap_or(0), q.int("w")?.unwrap_or(0));
     let Some(sock) = e.snapshot().shim_socket else {
-        return Err(Error::conflict(format!("Container {} is not running", x.container)));
+        return Err(Error::conflict(format!(
+            "Container {} is not running",
+            x.container
+        )));
     };
-    blocking(move || Ok(berth_shim::ShimClient::new(sock).exec_resize(&id, w as u16, h as u16)?)).await?;
+    blocking(move || Ok(berth_shim::ShimClient::new(sock).exec_resize(&id, w as u16, h as u16)?))
+        .await?;
     Ok(StatusCode::OK.into_response())
 }
 

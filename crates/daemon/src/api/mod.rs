@@ -45,7 +45,11 @@ pub fn router(daemon: AppState) -> Router {
         .merge(archive::routes())
         .merge(top::routes())
         .fallback(|req: Request| async move {
-            Error::not_found(format!("page not found: {} {}", req.method(), req.uri().path()))
+            Error::not_found(format!(
+                "page not found: {} {}",
+                req.method(),
+                req.uri().path()
+            ))
         })
         .with_state(daemon)
 }
@@ -57,26 +61,34 @@ fn parse_version(v: &str) -> Option<(u32, u32)> {
 
 /// Strips `/v1.NN` from the path, refusing versions outside the accepted range
 /// with Docker's words.
-pub fn rewrite(mut req: Request) -> std::result::Result<Request, Response> {
+pub fn rewrite(mut req: Request) -> std::result::Result<Request, Box<Response>> {
     let path = req.uri().path();
-    let Some(rest) = path.strip_prefix("/v") else { return Ok(req) };
+    let Some(rest) = path.strip_prefix("/v") else {
+        return Ok(req);
+    };
     let (ver, tail) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
-    let Some(v) = parse_version(ver) else { return Ok(req) };
+    let Some(v) = parse_version(ver) else {
+        return Ok(req);
+    };
     if v > MAX_ACCEPTED {
         let body = serde_json::json!({"message": format!(
             "client version {ver} is too new. Maximum supported API version is {API_VERSION}"
         )});
-        return Err((StatusCode::BAD_REQUEST, axum::Json(body)).into_response());
+        return Err(Box::new(
+            (StatusCode::BAD_REQUEST, axum::Json(body)).into_response(),
+        ));
     }
     if v < parse_version(MIN_API_VERSION).unwrap_or((1, 12)) {
-        return Err((
-            StatusCode::BAD_REQUEST,
-            format!("client version {ver} is too old. Minimum supported API version is {MIN_API_VERSION}, please upgrade your client to a newer version"),
-        )
-            .into_response());
+        return Err(Box::new(
+            (
+                StatusCode::BAD_REQUEST,
+                format!("client version {ver} is too old. Minimum supported API version is {MIN_API_VERSION}, please upgrade your client to a newer version"),
+            )
+                .into_response(),
+        ));
     }
     let pq = match req.uri().query() {
         Some(q) => format!("{tail}?{q}"),
@@ -127,14 +139,23 @@ impl Query {
         };
         let v: serde_json::Value = serde_json::from_str(raw)
             .map_err(|e| Error::invalid(format!("invalid filter '{raw}': {e}")))?;
-        let obj = v.as_object().ok_or_else(|| Error::invalid(format!("invalid filter '{raw}': expected an object")))?;
+        let obj = v
+            .as_object()
+            .ok_or_else(|| Error::invalid(format!("invalid filter '{raw}': expected an object")))?;
         let mut out = BTreeMap::new();
         for (k, v) in obj {
             let values = match v {
-                serde_json::Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect(),
+                serde_json::Value::Array(a) => a
+                    .iter()
+                    .filter_map(|x| x.as_str().map(str::to_owned))
+                    .collect(),
                 serde_json::Value::Object(m) => m.keys().cloned().collect(),
                 serde_json::Value::String(s) => vec![s.clone()],
-                _ => return Err(Error::invalid(format!("invalid filter '{raw}': bad value for {k}"))),
+                _ => {
+                    return Err(Error::invalid(format!(
+                        "invalid filter '{raw}': bad value for {k}"
+                    )))
+                }
             };
             out.insert(k.clone(), values);
         }
@@ -167,7 +188,11 @@ fn decode(s: &str) -> String {
 
 /// Parses a JSON body; a wrong type names the field, as the issue asks.
 pub fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T> {
-    let bytes = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}".as_slice() } else { bytes };
+    let bytes = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"{}".as_slice()
+    } else {
+        bytes
+    };
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
@@ -198,7 +223,10 @@ where
         tokio::spawn(f(Box::new(server)));
         let stream = tokio_util_stream(client);
         let mut resp = Response::new(Body::from_stream(stream));
-        resp.headers_mut().insert("content-type", HeaderValue::from_static("application/vnd.docker.raw-stream"));
+        resp.headers_mut().insert(
+            "content-type",
+            HeaderValue::from_static("application/vnd.docker.raw-stream"),
+        );
         return resp;
     }
     let on = hyper::upgrade::on(&mut req);
@@ -210,7 +238,10 @@ where
     let mut resp = Response::new(Body::empty());
     *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let h = resp.headers_mut();
-    h.insert("content-type", HeaderValue::from_static("application/vnd.docker.raw-stream"));
+    h.insert(
+        "content-type",
+        HeaderValue::from_static("application/vnd.docker.raw-stream"),
+    );
     h.insert("connection", HeaderValue::from_static("Upgrade"));
     h.insert("upgrade", HeaderValue::from_static("tcp"));
     resp
@@ -241,9 +272,15 @@ fn tokio_util_stream(
 /// Copies between a client's raw connection and a shim stream: client bytes go to
 /// the process's stdin (a client EOF becomes a half-close), shim bytes to the
 /// client; when the output ends, the client's write side is shut down.
-pub async fn bridge(client: Box<dyn Raw>, shim: std::os::unix::net::UnixStream, after_output: impl std::future::Future<Output = ()>) {
+pub async fn bridge(
+    client: Box<dyn Raw>,
+    shim: std::os::unix::net::UnixStream,
+    after_output: impl std::future::Future<Output = ()>,
+) {
     let _ = shim.set_nonblocking(true);
-    let Ok(shim) = tokio::net::UnixStream::from_std(shim) else { return };
+    let Ok(shim) = tokio::net::UnixStream::from_std(shim) else {
+        return;
+    };
     let (mut sr, mut sw) = shim.into_split();
     let (mut cr, mut cw) = tokio::io::split(client);
     let up = tokio::spawn(async move {

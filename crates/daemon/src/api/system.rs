@@ -25,27 +25,40 @@ fn ping_headers(resp: &mut Response) {
     h.insert("api-version", HeaderValue::from_static(API_VERSION));
     h.insert("ostype", HeaderValue::from_static("linux"));
     h.insert("docker-experimental", HeaderValue::from_static("false"));
-    h.insert("cache-control", HeaderValue::from_static("no-cache, no-store, must-revalidate"));
+    h.insert(
+        "cache-control",
+        HeaderValue::from_static("no-cache, no-store, must-revalidate"),
+    );
     h.insert("pragma", HeaderValue::from_static("no-cache"));
-    h.insert("server", HeaderValue::from_static(concat!("berth/", env!("CARGO_PKG_VERSION"), " (linux)")));
+    h.insert(
+        "server",
+        HeaderValue::from_static(concat!("berth/", env!("CARGO_PKG_VERSION"), " (linux)")),
+    );
 }
 
 async fn ping() -> Response {
     let mut r = (StatusCode::OK, "OK").into_response();
-    r.headers_mut().insert("content-type", HeaderValue::from_static("text/plain; charset=utf-8"));
+    r.headers_mut().insert(
+        "content-type",
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     ping_headers(&mut r);
     r
 }
 
 async fn ping_head() -> Response {
     let mut r = StatusCode::OK.into_response();
-    r.headers_mut().insert("content-length", HeaderValue::from_static("0"));
+    r.headers_mut()
+        .insert("content-length", HeaderValue::from_static("0"));
     ping_headers(&mut r);
     r
 }
 
 fn kernel() -> String {
-    rustix::system::uname().release().to_string_lossy().into_owned()
+    rustix::system::uname()
+        .release()
+        .to_string_lossy()
+        .into_owned()
 }
 
 fn arch() -> &'static str {
@@ -92,13 +105,21 @@ fn cgroup_version() -> &'static str {
 
 async fn info(State(d): State<AppState>) -> Result<Response> {
     let all = d.all();
-    let count = |s: Status| all.iter().filter(|e| e.snapshot().state.status == s).count();
+    let count = |s: Status| {
+        all.iter()
+            .filter(|e| e.snapshot().state.status == s)
+            .count()
+    };
     let running = count(Status::Running);
     let paused = count(Status::Paused);
     let images = d.images.list_images().map(|v| v.len()).unwrap_or(0);
     let mem = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|m| m.lines().next().and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok()))
+        .and_then(|m| {
+            m.lines()
+                .next()
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
         .unwrap_or(0)
         * 1024;
     let runtimes: serde_json::Map<String, serde_json::Value> = d
@@ -107,7 +128,10 @@ async fn info(State(d): State<AppState>) -> Result<Response> {
         .iter()
         .map(|(k, v)| (k.clone(), json!({"path": v.path})))
         .collect();
-    let hostname = rustix::system::uname().nodename().to_string_lossy().into_owned();
+    let hostname = rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned();
     Ok(json(
         StatusCode::OK,
         json!({
@@ -171,7 +195,12 @@ async fn events(State(d): State<AppState>, RawQuery(q): RawQuery) -> Result<Resp
             if until.is_some_and(|u| e.time_nano > u) {
                 return;
             }
-            if e.matches(&filters) && tx.send(Ok(Bytes::from(format!("{}\n", e.to_json())))).await.is_err() {
+            if e.matches(&filters)
+                && tx
+                    .send(Ok(Bytes::from(format!("{}\n", e.to_json()))))
+                    .await
+                    .is_err()
+            {
                 return;
             }
         }
@@ -202,8 +231,13 @@ async fn events(State(d): State<AppState>, RawQuery(q): RawQuery) -> Result<Resp
             }
         }
     });
-    let stream = futures_util::stream::unfold(out, |mut rx| async move { rx.recv().await.map(|x| (x, rx)) });
+    let stream =
+        futures_util::stream::unfold(
+            out,
+            |mut rx| async move { rx.recv().await.map(|x| (x, rx)) },
+        );
     let mut resp = Response::new(Body::from_stream(stream));
-    resp.headers_mut().insert("content-type", HeaderValue::from_static("application/json"));
+    resp.headers_mut()
+        .insert("content-type", HeaderValue::from_static("application/json"));
     Ok(resp)
 }

@@ -82,8 +82,9 @@ const ADJECTIVES: &[&str] = &[
     "loving", "modest", "nifty", "quirky", "serene", "sharp", "stoic", "tender", "vibrant", "zen",
 ];
 const NAMES: &[&str] = &[
-    "babbage", "curie", "darwin", "euler", "fermat", "galois", "hopper", "hypatia", "kepler", "lovelace",
-    "meitner", "noether", "pascal", "ritchie", "shannon", "thompson", "turing", "wilson", "wozniak", "yalow",
+    "babbage", "curie", "darwin", "euler", "fermat", "galois", "hopper", "hypatia", "kepler",
+    "lovelace", "meitner", "noether", "pascal", "ritchie", "shannon", "thompson", "turing",
+    "wilson", "wozniak", "yalow",
 ];
 
 impl Daemon {
@@ -107,13 +108,23 @@ impl Daemon {
     }
 
     pub fn save(&self, record: &Record) -> Result<()> {
-        let bytes = serde_json::to_vec_pretty(record).map_err(|e| Error::internal(e.to_string()))?;
-        write_atomic(&self.container_dir(&record.id).join("container.json"), &bytes)
-            .map_err(|e| Error::internal(format!("failed to save container {}: {e}", record.id)))
+        let bytes =
+            serde_json::to_vec_pretty(record).map_err(|e| Error::internal(e.to_string()))?;
+        write_atomic(
+            &self.container_dir(&record.id).join("container.json"),
+            &bytes,
+        )
+        .map_err(|e| Error::internal(format!("failed to save container {}: {e}", record.id)))
     }
 
     fn attributes(&self, r: &Record) -> BTreeMap<String, String> {
-        let mut a: BTreeMap<String, String> = r.config.labels.clone().unwrap_or_default().into_iter().collect();
+        let mut a: BTreeMap<String, String> = r
+            .config
+            .labels
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
         a.insert("image".into(), r.image_name.clone());
         a.insert("name".into(), r.name.clone());
         a
@@ -133,7 +144,11 @@ impl Daemon {
     }
 
     /// `POST /containers/create`.
-    pub async fn create(self: &Arc<Self>, name: Option<String>, body: CreateBody) -> Result<(String, Vec<String>)> {
+    pub async fn create(
+        self: &Arc<Self>,
+        name: Option<String>,
+        body: CreateBody,
+    ) -> Result<(String, Vec<String>)> {
         let mut config = body.config;
         let host = body.host_config.unwrap_or_default();
         let name = match name.filter(|n| !n.is_empty()) {
@@ -165,7 +180,9 @@ impl Daemon {
             ));
         }
         if host.nano_cpus < 0 || host.cpu_shares < 0 || host.cpu_quota < 0 {
-            return Err(Error::invalid("invalid CPU settings: values must not be negative"));
+            return Err(Error::invalid(
+                "invalid CPU settings: values must not be negative",
+            ));
         }
         if host.nano_cpus > 0 && (host.cpu_quota > 0 || host.cpu_period > 0) {
             return Err(Error::invalid(
@@ -173,20 +190,31 @@ impl Daemon {
             ));
         }
         let policy = host.restart_policy.name.as_str();
-        if !matches!(policy, "" | "no" | "always" | "unless-stopped" | "on-failure") {
+        if !matches!(
+            policy,
+            "" | "no" | "always" | "unless-stopped" | "on-failure"
+        ) {
             return Err(Error::invalid(format!("invalid restart policy '{policy}'")));
         }
         if host.auto_remove && !matches!(policy, "" | "no") {
-            return Err(Error::invalid("can't create 'AutoRemove' container with restart policy"));
+            return Err(Error::invalid(
+                "can't create 'AutoRemove' container with restart policy",
+            ));
         }
         if policy != "on-failure" && host.restart_policy.maximum_retry_count != 0 {
-            return Err(Error::invalid(format!(
-                "invalid restart policy: maximum retry count can only be used with 'on-failure'"
-            )));
+            return Err(Error::invalid(
+                "invalid restart policy: maximum retry count can only be used with 'on-failure'",
+            ));
         }
-        let runtime = if host.runtime.is_empty() { self.config.default_runtime.clone() } else { host.runtime.clone() };
+        let runtime = if host.runtime.is_empty() {
+            self.config.default_runtime.clone()
+        } else {
+            host.runtime.clone()
+        };
         if !self.config.runtimes.contains_key(&runtime) {
-            return Err(Error::invalid(format!("unknown or invalid runtime name: {runtime}")));
+            return Err(Error::invalid(format!(
+                "unknown or invalid runtime name: {runtime}"
+            )));
         }
         if let Some(sig) = &config.stop_signal {
             parse_signal(sig)?;
@@ -208,14 +236,28 @@ impl Daemon {
         let image_config = serde_json::to_value(&inspect.config).unwrap_or_default();
         let ic = &image_config["config"];
         let strings = |v: &serde_json::Value| -> Option<Vec<String>> {
-            v.as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_owned)).collect())
+            v.as_array().map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_owned))
+                    .collect()
+            })
         };
         let image_env = strings(&ic["Env"]).unwrap_or_default();
         let (entrypoint, cmd) = match (&config.entrypoint, &config.cmd) {
-            (Some(ep), cmd) if !(ep.len() == 1 && ep[0].is_empty()) => (ep.clone(), cmd.clone().unwrap_or_default()),
-            (Some(_), cmd) => (Vec::new(), cmd.clone().or_else(|| strings(&ic["Cmd"])).unwrap_or_default()),
+            (Some(ep), cmd) if !(ep.len() == 1 && ep[0].is_empty()) => {
+                (ep.clone(), cmd.clone().unwrap_or_default())
+            }
+            (Some(_), cmd) => (
+                Vec::new(),
+                cmd.clone()
+                    .or_else(|| strings(&ic["Cmd"]))
+                    .unwrap_or_default(),
+            ),
             (None, Some(cmd)) => (strings(&ic["Entrypoint"]).unwrap_or_default(), cmd.clone()),
-            (None, None) => (strings(&ic["Entrypoint"]).unwrap_or_default(), strings(&ic["Cmd"]).unwrap_or_default()),
+            (None, None) => (
+                strings(&ic["Entrypoint"]).unwrap_or_default(),
+                strings(&ic["Cmd"]).unwrap_or_default(),
+            ),
         };
         let mut argv: Vec<String> = entrypoint.iter().chain(&cmd).cloned().collect();
         if argv.is_empty() {
@@ -232,7 +274,11 @@ impl Daemon {
         }
         let mut labels: BTreeMap<String, String> = ic["Labels"]
             .as_object()
-            .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect())
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                    .collect()
+            })
             .unwrap_or_default();
         labels.extend(config.labels.take().unwrap_or_default());
         config.labels = Some(labels);
@@ -246,7 +292,12 @@ impl Daemon {
         if config.hostname.is_empty() {
             config.hostname = id[..12].to_owned();
         }
-        let env = spec::merge_env(&image_env, config.env.as_deref().unwrap_or(&[]), &config.hostname, config.tty);
+        let env = spec::merge_env(
+            &image_env,
+            config.env.as_deref().unwrap_or(&[]),
+            &config.hostname,
+            config.tty,
+        );
         config.env = Some(env.clone());
         let path = argv.remove(0);
 
@@ -268,7 +319,10 @@ impl Daemon {
             manually_stopped: false,
             runtime,
             shim_socket: None,
-            log_path: dir.join(format!("{id}-json.log")).to_string_lossy().into_owned(),
+            log_path: dir
+                .join(format!("{id}-json.log"))
+                .to_string_lossy()
+                .into_owned(),
         };
 
         // Unpack, prepare the container's layer, mount it, write the bundle. Any
@@ -345,7 +399,9 @@ impl Daemon {
                 spec::INIT_BINARY
             )));
         }
-        let args: Vec<String> = std::iter::once(r.path.clone()).chain(r.args.iter().cloned()).collect();
+        let args: Vec<String> = std::iter::once(r.path.clone())
+            .chain(r.args.iter().cloned())
+            .collect();
         let oci = spec::generate(&spec::SpecInput {
             id: &r.id,
             config: &r.config,
@@ -357,7 +413,10 @@ impl Daemon {
             cgroup_parent: &self.config.cgroup_parent,
             init,
         })?;
-        std::fs::write(bundle.join("config.json"), serde_json::to_vec_pretty(&oci).unwrap_or_default())?;
+        std::fs::write(
+            bundle.join("config.json"),
+            serde_json::to_vec_pretty(&oci).unwrap_or_default(),
+        )?;
         self.save(r)
     }
 
@@ -379,7 +438,10 @@ impl Daemon {
                     .get("max-size")
                     .and_then(|s| crate::config::parse_size(s))
                     .unwrap_or(self.config.log_max_size);
-                let files = opts.get("max-file").and_then(|s| s.parse().ok()).unwrap_or(self.config.log_max_file);
+                let files = opts
+                    .get("max-file")
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(self.config.log_max_file);
                 (Some(r.log_path.clone().into()), size, files)
             }
         };
@@ -408,15 +470,26 @@ impl Daemon {
     async fn start_locked(self: &Arc<Self>, entry: &Arc<Entry>, restarting: bool) -> Result<()> {
         let r = entry.snapshot();
         match r.state.status {
-            Status::Running => return Err(Error::new(Kind::NotModified, "container already started")),
+            Status::Running => {
+                return Err(Error::new(Kind::NotModified, "container already started"))
+            }
             Status::Paused => {
-                return Err(Error::conflict("cannot start a paused container, try unpause instead"))
+                return Err(Error::conflict(
+                    "cannot start a paused container, try unpause instead",
+                ))
             }
             Status::Removing => {
-                return Err(Error::conflict(format!("container {} is marked for removal and cannot be started", r.id)))
+                return Err(Error::conflict(format!(
+                    "container {} is marked for removal and cannot be started",
+                    r.id
+                )))
             }
             s if !s.can_start() && !restarting => {
-                return Err(Error::conflict(format!("cannot start container {} in state {}", r.id, s.as_str())))
+                return Err(Error::conflict(format!(
+                    "cannot start container {} in state {}",
+                    r.id,
+                    s.as_str()
+                )))
             }
             _ => {}
         }
@@ -445,7 +518,9 @@ impl Daemon {
         let (started, socket) = match spawned {
             Ok(s) => s,
             Err(e) => {
-                let code = if e.message.contains("executable file not found") || e.message.contains("no such file or directory") {
+                let code = if e.message.contains("executable file not found")
+                    || e.message.contains("no such file or directory")
+                {
                     127
                 } else if e.message.contains("permission denied") {
                     126
@@ -458,8 +533,28 @@ impl Daemon {
                     r.shim_socket = None;
                 });
                 let _ = self.save(&entry.snapshot());
-                let kind = if code == 128 { Kind::Internal } else { Kind::InvalidArgument };
-                return Err(Error::new(kind, format!("failed to create task for container: {}", e.message)));
+                // Waiters (`next-exit`) learn the code; `--rm` removes the
+                // container, as the CLI waits for that before it exits.
+                self.set_phase(entry, |p| {
+                    p.exit_code = code;
+                    p.exits += 1;
+                });
+                if r.host_config.auto_remove {
+                    let d = self.clone();
+                    let e = entry.clone();
+                    tokio::spawn(async move {
+                        let _ = d.remove(&e, true, false).await;
+                    });
+                }
+                let kind = if code == 128 {
+                    Kind::Internal
+                } else {
+                    Kind::InvalidArgument
+                };
+                return Err(Error::new(
+                    kind,
+                    format!("failed to create task for container: {}", e.message),
+                ));
             }
         };
         let client = ShimClient::new(&socket);
@@ -541,7 +636,13 @@ impl Daemon {
 
     /// The init has exited: record it, tell waiters, remove the task, then apply
     /// `--rm` or the restart policy.
-    async fn handle_exit(self: &Arc<Self>, entry: &Arc<Entry>, code: i32, at: String, error: String) {
+    async fn handle_exit(
+        self: &Arc<Self>,
+        entry: &Arc<Entry>,
+        code: i32,
+        at: String,
+        error: String,
+    ) {
         let socket = entry.update(|r| {
             r.state.status = Status::Exited;
             r.state.exit_code = code;
@@ -586,7 +687,11 @@ impl Daemon {
         let p = &r.host_config.restart_policy;
         match p.name.as_str() {
             "always" | "unless-stopped" => true,
-            "on-failure" => code != 0 && (p.maximum_retry_count == 0 || (r.restart_count as i64) < p.maximum_retry_count),
+            "on-failure" => {
+                code != 0
+                    && (p.maximum_retry_count == 0
+                        || (r.restart_count as i64) < p.maximum_retry_count)
+            }
             _ => false,
         }
     }
@@ -594,11 +699,18 @@ impl Daemon {
     /// Docker's back-off: 100 ms doubling per restart, reset after 10 s of running.
     async fn restart_after_exit(self: Arc<Self>, entry: Arc<Entry>) {
         let r = entry.snapshot();
-        let ran = match (crate::logs::parse_time(&r.state.started_at), crate::logs::parse_time(&r.state.finished_at)) {
+        let ran = match (
+            crate::logs::parse_time(&r.state.started_at),
+            crate::logs::parse_time(&r.state.finished_at),
+        ) {
             (Some(s), Some(f)) => (f - s) / 1_000_000,
             _ => 0,
         };
-        let count = if ran > 10_000 { 0 } else { r.restart_count.min(20) };
+        let count = if ran > 10_000 {
+            0
+        } else {
+            r.restart_count.min(20)
+        };
         let delay = Duration::from_millis((100u64 << count.min(10)).min(60_000));
         entry.update(|r| {
             r.state.status = Status::Restarting;
@@ -609,7 +721,10 @@ impl Daemon {
         tokio::time::sleep(delay).await;
         let _op = entry.op.lock().await;
         let now = entry.snapshot();
-        if now.state.status != Status::Restarting || now.manually_stopped || entry.phase.borrow().removed {
+        if now.state.status != Status::Restarting
+            || now.manually_stopped
+            || entry.phase.borrow().removed
+        {
             return;
         }
         if let Err(e) = self.start_locked(&entry, true).await {
@@ -683,7 +798,9 @@ impl Daemon {
         }
         entry.update(|r| r.manually_stopped = true);
         self.save(&entry.snapshot())?;
-        let Some(client) = self.client(entry) else { return Ok(()) };
+        let Some(client) = self.client(entry) else {
+            return Ok(());
+        };
         let timeout = t.or(r.config.stop_timeout).unwrap_or(10);
         let sig = parse_signal(r.config.stop_signal.as_deref().unwrap_or("SIGTERM")).unwrap_or(15);
         if r.state.status == Status::Paused {
@@ -693,7 +810,11 @@ impl Daemon {
         let c = client.clone();
         let _ = blocking(move || Ok(c.kill(sig, false)?)).await;
         self.emit(entry, "kill", &[("signal", sig.to_string())]);
-        let grace = if timeout < 0 { None } else { Some(Duration::from_secs(timeout as u64)) };
+        let grace = if timeout < 0 {
+            None
+        } else {
+            Some(Duration::from_secs(timeout as u64))
+        };
         if !self.wait_stopped(entry, grace).await {
             let c = client.clone();
             let _ = blocking(move || Ok(c.kill(9, true)?)).await;
@@ -723,15 +844,42 @@ impl Daemon {
         let r = entry.snapshot();
         match (pause, r.state.status) {
             (true, Status::Running) | (false, Status::Paused) => {}
-            (true, Status::Paused) => return Err(Error::conflict(format!("Container {} is already paused", r.id))),
-            (false, Status::Running) => return Err(Error::conflict(format!("Container {} is not paused", r.id))),
-            _ => return Err(Error::conflict(format!("Container {} is not running", r.id))),
+            (true, Status::Paused) => {
+                return Err(Error::conflict(format!(
+                    "Container {} is already paused",
+                    r.id
+                )))
+            }
+            (false, Status::Running) => {
+                return Err(Error::conflict(format!("Container {} is not paused", r.id)))
+            }
+            _ => {
+                return Err(Error::conflict(format!(
+                    "Container {} is not running",
+                    r.id
+                )))
+            }
         }
         let Some(client) = self.client(entry) else {
-            return Err(Error::conflict(format!("Container {} is not running", r.id)));
+            return Err(Error::conflict(format!(
+                "Container {} is not running",
+                r.id
+            )));
         };
-        blocking(move || Ok(if pause { client.pause()? } else { client.resume()? })).await?;
-        let status = if pause { Status::Paused } else { Status::Running };
+        blocking(move || {
+            if pause {
+                client.pause()?;
+            } else {
+                client.resume()?;
+            }
+            Ok(())
+        })
+        .await?;
+        let status = if pause {
+            Status::Paused
+        } else {
+            Status::Running
+        };
         entry.update(|r| r.state.status = status);
         self.save(&entry.snapshot())?;
         entry.phase.send_modify(|p| p.status = status);
@@ -750,7 +898,9 @@ impl Daemon {
         let map = self.containers.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(other) = map.values().find(|e| e.snapshot().name == new) {
             if other.id == entry.id {
-                return Err(Error::invalid("Renaming a container with the same name as its current name"));
+                return Err(Error::invalid(
+                    "Renaming a container with the same name as its current name",
+                ));
             }
             return Err(Error::conflict(format!(
                 "Conflict. The container name \"/{new}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
@@ -773,7 +923,11 @@ impl Daemon {
         let r = entry.snapshot();
         if r.state.status.is_live() {
             if !force {
-                let what = if r.state.status == Status::Paused { "paused" } else { "running" };
+                let what = if r.state.status == Status::Paused {
+                    "paused"
+                } else {
+                    "running"
+                };
                 return Err(Error::conflict(format!(
                     "cannot remove container \"/{}\": container is {what}: stop the container before removing or force remove",
                     r.name
@@ -782,7 +936,10 @@ impl Daemon {
             if let Some(client) = self.client(entry) {
                 let c = client.clone();
                 let _ = blocking(move || Ok(c.kill(9, true)?)).await;
-                if !self.wait_stopped(entry, Some(Duration::from_secs(10))).await {
+                if !self
+                    .wait_stopped(entry, Some(Duration::from_secs(10)))
+                    .await
+                {
                     let _ = blocking(move || Ok(client.shutdown(true)?)).await;
                 }
             }
@@ -806,12 +963,24 @@ impl Daemon {
                 Err(e) if e.kind() == berth_image::ErrorKind::NotFound => {}
                 Err(e) => return Err(e.into()),
             }
-            std::fs::remove_dir_all(&d_root).or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) })?;
+            std::fs::remove_dir_all(&d_root).or_else(|e| {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            })?;
             Ok(())
         })
         .await?;
-        self.containers.lock().unwrap_or_else(|e| e.into_inner()).remove(&entry.id);
-        self.execs.lock().unwrap_or_else(|e| e.into_inner()).retain(|_, x| x.container != entry.id);
+        self.containers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&entry.id);
+        self.execs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|_, x| x.container != entry.id);
         self.emit(entry, "destroy", &[]);
         entry.phase.send_modify(|p| {
             p.removed = true;
@@ -887,8 +1056,14 @@ impl Daemon {
                 }
             };
             let entry = Entry::new(record.clone());
-            self.containers.lock().unwrap_or_else(|e| e.into_inner()).insert(record.id.clone(), entry.clone());
-            if record.state.status.is_live() || record.state.status == Status::Restarting || record.shim_socket.is_some() {
+            self.containers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(record.id.clone(), entry.clone());
+            if record.state.status.is_live()
+                || record.state.status == Status::Restarting
+                || record.shim_socket.is_some()
+            {
                 live.push(entry);
             }
         }
@@ -918,13 +1093,21 @@ impl Daemon {
                 }
                 Err(_) => {
                     let bundle = self.bundle_dir(&r.id);
-                    let exit = std::fs::read(bundle.join("exit.json"))
-                        .ok()
-                        .and_then(|b| serde_json::from_slice::<berth_shim::protocol::Exit>(&b).ok());
+                    let exit = std::fs::read(bundle.join("exit.json")).ok().and_then(|b| {
+                        serde_json::from_slice::<berth_shim::protocol::Exit>(&b).ok()
+                    });
                     entry.phase.send_modify(|p| p.status = Status::Running);
                     match exit {
                         Some(e) => self.handle_exit(&entry, e.code, e.at, String::new()).await,
-                        None => self.handle_exit(&entry, 255, now_rfc3339(), "the container's shim is gone".into()).await,
+                        None => {
+                            self.handle_exit(
+                                &entry,
+                                255,
+                                now_rfc3339(),
+                                "the container's shim is gone".into(),
+                            )
+                            .await
+                        }
                     }
                 }
             }
@@ -938,7 +1121,11 @@ impl Daemon {
                 "unless-stopped" => !r.manually_stopped,
                 _ => false,
             };
-            if wants && r.state.status == Status::Exited && r.state.started_at != ZERO_TIME && !r.manually_stopped {
+            if wants
+                && r.state.status == Status::Exited
+                && r.state.started_at != ZERO_TIME
+                && !r.manually_stopped
+            {
                 let d = self.clone();
                 tokio::spawn(async move {
                     let _ = d.start(&entry).await;

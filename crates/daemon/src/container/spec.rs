@@ -46,7 +46,13 @@ const MASKED: &[&str] = &[
     "/sys/devices/virtual/powercap",
 ];
 
-const READONLY: &[&str] = &["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+const READONLY: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
 
 /// The default `PATH` when the image sets none.
 pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -88,12 +94,14 @@ pub fn resolve_user(rootfs: &Path, user: &str) -> Result<User> {
         None => (user, None),
     };
     let u = if u.is_empty() { "0" } else { u };
-    let entry = passwd.lines().map(|l| l.split(':').collect::<Vec<_>>()).find(|f| {
-        f.len() >= 4 && (f[0] == u || f[2] == u)
-    });
+    let entry = passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() >= 4 && (f[0] == u || f[2] == u));
     let (uid, mut gid, name) = match (&entry, u.parse::<u32>()) {
         (Some(f), _) => (
-            f[2].parse::<u32>().map_err(|_| Error::invalid(format!("invalid uid in /etc/passwd for {u}")))?,
+            f[2].parse::<u32>()
+                .map_err(|_| Error::invalid(format!("invalid uid in /etc/passwd for {u}")))?,
             f[3].parse::<u32>().unwrap_or(0),
             Some(f[0].to_owned()),
         ),
@@ -105,10 +113,16 @@ pub fn resolve_user(rootfs: &Path, user: &str) -> Result<User> {
         }
     };
     if let Some(g) = g {
-        gid = match group.lines().map(|l| l.split(':').collect::<Vec<_>>()).find(|f| f.len() >= 3 && (f[0] == g || f[2] == g)) {
+        gid = match group
+            .lines()
+            .map(|l| l.split(':').collect::<Vec<_>>())
+            .find(|f| f.len() >= 3 && (f[0] == g || f[2] == g))
+        {
             Some(f) => f[2].parse().unwrap_or(0),
             None => g.parse().map_err(|_| {
-                Error::invalid(format!("unable to find group {g}: no matching entries in group file"))
+                Error::invalid(format!(
+                    "unable to find group {g}: no matching entries in group file"
+                ))
             })?,
         };
     }
@@ -124,7 +138,11 @@ pub fn resolve_user(rootfs: &Path, user: &str) -> Result<User> {
             }
         }
     }
-    Ok(User { uid, gid, additional })
+    Ok(User {
+        uid,
+        gid,
+        additional,
+    })
 }
 
 /// The capability sets for the process (Docker: bounding, effective, permitted).
@@ -169,8 +187,16 @@ pub fn generate(input: &SpecInput<'_>) -> Result<Value> {
     if input.init {
         args.splice(0..0, ["/sbin/docker-init".to_owned(), "--".to_owned()]);
     }
-    let cwd = if c.working_dir.is_empty() { "/".to_owned() } else { c.working_dir.clone() };
-    let hostname = if c.hostname.is_empty() { input.id[..12].to_owned() } else { c.hostname.clone() };
+    let cwd = if c.working_dir.is_empty() {
+        "/".to_owned()
+    } else {
+        c.working_dir.clone()
+    };
+    let hostname = if c.hostname.is_empty() {
+        input.id[..12].to_owned()
+    } else {
+        c.hostname.clone()
+    };
 
     let mut mounts = vec![
         json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
@@ -336,11 +362,40 @@ mod tests {
     fn users_resolve_from_the_rootfs() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("etc")).unwrap();
-        std::fs::write(dir.path().join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nwww:x:33:33::/var/www:/bin/false\n").unwrap();
-        std::fs::write(dir.path().join("etc/group"), "root:x:0:\nwww:x:33:\nstaff:x:50:www\n").unwrap();
-        assert_eq!(resolve_user(dir.path(), "").unwrap(), User { uid: 0, gid: 0, additional: vec![] });
-        assert_eq!(resolve_user(dir.path(), "www").unwrap(), User { uid: 33, gid: 33, additional: vec![50] });
-        assert_eq!(resolve_user(dir.path(), "1000:1000").unwrap(), User { uid: 1000, gid: 1000, additional: vec![] });
+        std::fs::write(
+            dir.path().join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\nwww:x:33:33::/var/www:/bin/false\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("etc/group"),
+            "root:x:0:\nwww:x:33:\nstaff:x:50:www\n",
+        )
+        .unwrap();
+        assert_eq!(
+            resolve_user(dir.path(), "").unwrap(),
+            User {
+                uid: 0,
+                gid: 0,
+                additional: vec![]
+            }
+        );
+        assert_eq!(
+            resolve_user(dir.path(), "www").unwrap(),
+            User {
+                uid: 33,
+                gid: 33,
+                additional: vec![50]
+            }
+        );
+        assert_eq!(
+            resolve_user(dir.path(), "1000:1000").unwrap(),
+            User {
+                uid: 1000,
+                gid: 1000,
+                additional: vec![]
+            }
+        );
         assert_eq!(resolve_user(dir.path(), "www:staff").unwrap().gid, 50);
         let e = resolve_user(dir.path(), "nobody").unwrap_err();
         assert!(e.message.contains("unable to find user nobody"), "{e}");
@@ -350,15 +405,20 @@ mod tests {
     fn env_merges_as_docker_does() {
         let image = vec!["PATH=/bin".to_owned(), "A=1".to_owned()];
         let user = vec!["A=2".to_owned(), "B=3".to_owned()];
-        assert_eq!(merge_env(&image, &user, "h", true), ["HOSTNAME=h", "TERM=xterm", "PATH=/bin", "A=2", "B=3"]);
+        assert_eq!(
+            merge_env(&image, &user, "h", true),
+            ["HOSTNAME=h", "TERM=xterm", "PATH=/bin", "A=2", "B=3"]
+        );
         assert_eq!(merge_env(&[], &[], "h", false)[0], DEFAULT_PATH);
     }
 
     #[test]
     fn capabilities_add_and_drop() {
-        let mut h = HostConfig::default();
-        h.cap_drop = Some(vec!["ALL".into()]);
-        h.cap_add = Some(vec!["net_admin".into()]);
+        let h = HostConfig {
+            cap_drop: Some(vec!["ALL".into()]),
+            cap_add: Some(vec!["net_admin".into()]),
+            ..HostConfig::default()
+        };
         assert_eq!(capabilities(&h)["bounding"], json!(["CAP_NET_ADMIN"]));
     }
 }

@@ -1,0 +1,53 @@
+//! docker-py (the installed `docker` package) against berthd: runs containers,
+//! lists, logs, execs, and its responses parse.
+
+use berth_e2e::{text, Berthd};
+
+const SCRIPT: &str = r#"
+import sys, docker
+c = docker.DockerClient(base_url=sys.argv[1])
+assert c.ping()
+v = c.version()
+assert v["ApiVersion"] == "1.41", v
+out = c.containers.run("busybox", ["echo", "from-py"], remove=True)
+assert out == b"from-py\n", out
+ctr = c.containers.run("busybox", ["sh", "-c", "echo started; sleep 100"], detach=True, labels={"py": "yes"})
+assert [x.id for x in c.containers.list(filters={"label": "py=yes"})] == [ctr.id]
+ctr.reload()
+assert ctr.status == "running", ctr.status
+code, (o, e) = ctr.exec_run(["sh", "-c", "echo o; echo e >&2; exit 2"], demux=True)
+assert (code, o, e) == (2, b"o\n", b"e\n"), (code, o, e)
+import time
+for _ in range(50):
+    if ctr.logs() == b"started\n":
+        break
+    time.sleep(0.1)
+assert ctr.logs() == b"started\n", ctr.logs()
+ctr.stop(timeout=1)
+assert ctr.wait()["StatusCode"] == 137
+ctr.remove()
+images = c.images.list()
+assert any("busybox:latest" in i.tags for i in images), [i.tags for i in images]
+assert c.containers.list(all=True) == []
+print("docker-py ok")
+"#;
+
+#[test]
+fn docker_py_runs_lists_logs_and_execs() {
+    let d = Berthd::start();
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(SCRIPT)
+        .arg(d.host())
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "stdout: {}\nstderr: {}\nberthd: {}",
+        text(&out.stdout),
+        text(&out.stderr),
+        d.log()
+    );
+    assert_eq!(text(&out.stdout).trim(), "docker-py ok");
+    d.assert_clean();
+}

@@ -1,0 +1,342 @@
+//! The harness of berth's black-box tests: a `berthd` of the test's own (its own
+//! data root, exec root, socket and cgroup parent, so tests run side by side and
+//! never touch a berthd of the machine), the busybox image loaded into it, and
+//! the clients nobody here wrote — the official `docker` CLI and docker-py —
+//! pointed at it, next to `berth`.
+//!
+//! Dropping a [`Berthd`] removes every container it made (`rm -f`), stops the
+//! daemon, and then checks and cleans what could be left on the host: shims,
+//! mounts under its root, cgroups under its parent. Containers are children of
+//! their shims, which are reparented to the nearest subreaper: run the tests
+//! under `tini -s` (scripts/test.sh does).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub use berth_testkit::workspace_bin;
+
+/// The busybox image of `../shared/images` as a docker archive.
+pub const BUSYBOX_ARCHIVE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../shared/images/busybox-docker-archive.tar"
+);
+
+/// The official Docker CLI: 28 at /usr/local/bin, else Debian's 20.10.
+pub fn docker_cli() -> PathBuf {
+    for p in ["/usr/local/bin/docker", "/usr/bin/docker"] {
+        if Path::new(p).exists() {
+            return PathBuf::from(p);
+        }
+    }
+    panic!("no docker CLI: install docker.io (the tests use the official client against berthd)")
+}
+
+/// A berthd of the test's own.
+pub struct Berthd {
+    pub dir: tempfile::TempDir,
+    pub socket: PathBuf,
+    pub cgroup_parent: String,
+    child: Option<Child>,
+}
+
+impl Berthd {
+    /// Starts a berthd and loads busybox into it.
+    pub fn start() -> Berthd {
+        let dir = tempfile::Builder::new()
+            .prefix("berth-e2e-")
+            .tempdir_in("/tmp")
+            .expect("tempdir");
+        let name = dir
+            .path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let mut d = Berthd {
+            socket: dir.path().join("berth.sock"),
+            cgroup_parent: format!("/{name}"),
+            dir,
+            child: None,
+        };
+        d.spawn();
+        let out = d.docker(&["load", "-i", BUSYBOX_ARCHIVE]);
+        assert!(out.status.success(), "docker load: {}", text(&out.stderr));
+        d
+    }
+
+    pub fn data_root(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn exec_root(&self) -> PathBuf {
+        self.dir.path().join("exec")
+    }
+
+    /// Starts the daemon process (again) on the same roots and waits for its socket.
+    pub fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("berthd.log"))
+            .expect("log file");
+        let child = Command::new(workspace_bin("berthd"))
+            .arg("-H")
+            .arg(format!("unix://{}", self.socket.display()))
+            .arg("--data-root")
+            .arg(self.data_root())
+            .arg("--exec-root")
+            .arg(self.exec_root())
+            .arg("--config-file")
+            .arg(self.dir.path().join("daemon.json"))
+            .arg("--pidfile")
+            .arg(self.dir.path().join("berthd.pid"))
+            .arg("--cgroup-parent")
+            .arg(&self.cgroup_parent)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start berthd");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if std::os::unix::net::UnixStream::connect(&self.socket).is_ok() {
+                return;
+            }
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(|c| c.try_wait()) {
+                panic!("berthd exited with {status}: {}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("berthd did not listen within 20 s: {}", self.log());
+    }
+
+    /// The daemon's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map(|c| c.id()).unwrap_or(0)
+    }
+
+    /// kill -9 of the daemon (its containers and shims stay).
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// SIGTERM, then wait.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = rustix::process::kill_process(
+                rustix::process::Pid::from_raw(c.id() as i32).expect("pid"),
+                rustix::process::Signal::TERM,
+            );
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("berthd.log")).unwrap_or_default()
+    }
+
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+
+    /// A command for a client with `DOCKER_HOST` pointing here.
+    pub fn client(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new(program);
+        c.env("DOCKER_HOST", self.host())
+            .env("DOCKER_CONFIG", self.dir.path().join("docker-config"))
+            .env_remove("DOCKER_CONTEXT")
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// Runs the official docker CLI.
+    pub fn docker(&self, args: &[&str]) -> Output {
+        self.client(docker_cli())
+            .args(args)
+            .output()
+            .expect("run docker")
+    }
+
+    /// Runs `berth`.
+    pub fn berth(&self, args: &[&str]) -> Output {
+        self.client(workspace_bin("berth"))
+            .args(args)
+            .output()
+            .expect("run berth")
+    }
+
+    /// `docker inspect -f FORMAT ID`, trimmed.
+    pub fn inspect(&self, id: &str, format: &str) -> String {
+        let out = self.docker(&["inspect", "-f", format, id]);
+        assert!(out.status.success(), "inspect {id}: {}", text(&out.stderr));
+        text(&out.stdout).trim().to_owned()
+    }
+
+    /// One raw HTTP/1.1 request on the socket: the status and the body (a chunked
+    /// body is returned as received, chunk sizes included).
+    pub fn http(&self, method: &str, path: &str, body: &str) -> (u16, String) {
+        use std::io::{Read, Write};
+        let mut s = std::os::unix::net::UnixStream::connect(&self.socket).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(30))).ok();
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: berth\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .expect("write request");
+        let mut resp = String::new();
+        let _ = s.read_to_string(&mut resp);
+        let status = resp
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let body = resp
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    /// Waits until `f` is true (panics after `secs`).
+    pub fn eventually(&self, secs: u64, what: &str, mut f: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while Instant::now() < deadline {
+            if f() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("timed out waiting for {what}\nberthd log:\n{}", self.log());
+    }
+
+    /// Processes whose command line mentions this daemon's directory (its shims,
+    /// runtimes), other than the daemon itself.
+    pub fn leftover_processes(&self) -> Vec<String> {
+        let root = self.dir.path().to_string_lossy().into_owned();
+        let mut out = Vec::new();
+        for p in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(pid) = p.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            if Some(pid) == self.child.as_ref().map(|c| c.id()) {
+                continue;
+            }
+            let Ok(cmd) = std::fs::read(p.path().join("cmdline")) else {
+                continue;
+            };
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            if cmd.contains(&root) {
+                out.push(format!("{pid}: {cmd}"));
+            }
+        }
+        out
+    }
+
+    /// Mount points under this daemon's directory.
+    pub fn leftover_mounts(&self) -> Vec<String> {
+        let root = self.dir.path().to_string_lossy().into_owned();
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .filter(|m| m.starts_with(&root))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Container cgroups under this daemon's parent, in every hierarchy.
+    pub fn leftover_cgroups(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for h in std::fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let parent = h.path().join(self.cgroup_parent.trim_start_matches('/'));
+            for c in std::fs::read_dir(&parent).into_iter().flatten().flatten() {
+                if c.path().is_dir() {
+                    out.push(c.path());
+                }
+            }
+        }
+        out
+    }
+
+    /// Asserts that the daemon's containers left nothing on the host.
+    pub fn assert_clean(&self) {
+        let procs = self.leftover_processes();
+        assert!(procs.is_empty(), "processes left: {procs:#?}");
+        let mounts = self.leftover_mounts();
+        assert!(mounts.is_empty(), "mounts left: {mounts:#?}");
+        let cgroups = self.leftover_cgroups();
+        assert!(cgroups.is_empty(), "cgroups left: {cgroups:#?}");
+    }
+}
+
+impl Drop for Berthd {
+    fn drop(&mut self) {
+        if self.child.is_none() && std::os::unix::net::UnixStream::connect(&self.socket).is_err() {
+            self.spawn();
+        }
+        let ids = self.docker(&["ps", "-aq"]);
+        for id in text(&ids.stdout).split_whitespace() {
+            let _ = self.docker(&["rm", "-f", id]);
+        }
+        self.stop();
+        // Whatever is still here is a bug the tests report; clean it anyway.
+        for p in self.leftover_processes() {
+            if let Some(pid) = p.split(':').next().and_then(|s| s.parse::<i32>().ok()) {
+                if let Some(pid) = rustix::process::Pid::from_raw(pid) {
+                    let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+                }
+            }
+        }
+        let mut mounts = self.leftover_mounts();
+        mounts.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for m in mounts {
+            let _ = Command::new("umount").arg("-l").arg(&m).output();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        for c in self.leftover_cgroups() {
+            let _ = std::fs::remove_dir(&c);
+        }
+        for h in std::fs::read_dir("/sys/fs/cgroup")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let _ = std::fs::remove_dir(h.path().join(self.cgroup_parent.trim_start_matches('/')));
+        }
+    }
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Asserts success and returns stdout.
+#[track_caller]
+pub fn ok(out: Output) -> String {
+    assert!(
+        out.status.success(),
+        "command failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
