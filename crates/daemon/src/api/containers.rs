@@ -41,12 +41,34 @@ pub fn routes() -> Router<AppState> {
 
 async fn create(State(d): State<AppState>, RawQuery(q): RawQuery, body: Bytes) -> Result<Response> {
     let q = Query::parse(q.as_deref());
-    let body: CreateBody = parse_json(&body)?;
+    let body: CreateBody =
+        parse_json(&body).map_err(|e| locate_create_error(&body).unwrap_or(e))?;
     let (id, warnings) = d.create(q.get("name").map(str::to_owned), body).await?;
     Ok(json(
         StatusCode::CREATED,
         json!({"Id": id, "Warnings": warnings}),
     ))
+}
+
+/// Names the field of a create body that does not parse. (Flattened structs hide
+/// the path from the deserializer, so each key is tried alone.)
+fn locate_create_error(body: &[u8]) -> Option<Error> {
+    use crate::container::model::{Config, HostConfig};
+    let v: Value = serde_json::from_slice(body).ok()?;
+    for (k, val) in v.as_object()? {
+        if k == "HostConfig" {
+            for (hk, hv) in val.as_object()? {
+                if let Err(e) = serde_json::from_value::<HostConfig>(json!({ hk: hv })) {
+                    return Some(Error::invalid(format!(
+                        "invalid JSON at HostConfig.{hk}: {e}"
+                    )));
+                }
+            }
+        } else if let Err(e) = serde_json::from_value::<Config>(json!({ k: val })) {
+            return Some(Error::invalid(format!("invalid JSON at {k}: {e}")));
+        }
+    }
+    None
 }
 
 async fn start(State(d): State<AppState>, Path(id): Path<String>) -> Result<Response> {
@@ -188,12 +210,7 @@ async fn wait(
     // CLI sends wait before start).
     let body = futures_util::stream::once(async move {
         let code = d.wait(&e, &condition).await.unwrap_or(-1);
-        let err = e.snapshot().state.error;
-        let v = if err.is_empty() || code == 0 {
-            json!({"Error": null, "StatusCode": code})
-        } else {
-            json!({"Error": {"Message": err}, "StatusCode": code})
-        };
+        let v = json!({"Error": null, "StatusCode": code});
         Ok::<_, std::io::Error>(Bytes::from(format!("{v}\n")))
     });
     let mut resp = Response::new(Body::from_stream(body));
