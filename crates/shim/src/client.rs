@@ -77,14 +77,14 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ShimError {
     move |source| ShimError::Io { what, source }
 }
 
-/// Writes `<bundle>/shim.json` atomically (temp file, fsync, rename).
+/// Writes `<bundle>/shim.json` atomically (temp file, rename). No fsync: the file
+/// only matters while the machine is up (a reboot ends the container anyway).
 pub fn write_config(cfg: &ShimConfig) -> Result<(), ShimError> {
     let path = cfg.bundle.join("shim.json");
     let tmp = cfg.bundle.join(".shim.json.tmp");
     let text = serde_json::to_vec_pretty(cfg).map_err(|e| ShimError::Protocol(e.to_string()))?;
     let mut f = std::fs::File::create(&tmp).map_err(io_err(format!("create {}", tmp.display())))?;
     f.write_all(&text)
-        .and_then(|()| f.sync_all())
         .map_err(io_err(format!("write {}", tmp.display())))?;
     std::fs::rename(&tmp, &path).map_err(io_err(format!("rename to {}", path.display())))
 }

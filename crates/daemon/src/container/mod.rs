@@ -3,8 +3,8 @@
 //! policies, `--rm`).
 //!
 //! Each operation checks the status first (`Status::can_*`), holds the container's
-//! operation lock, and saves the record after each transition (atomically, with
-//! fsync: a kill -9 of berthd loses nothing committed). The task of a running
+//! operation lock, and saves the record after each transition (atomically, by rename:
+//! a kill -9 of berthd loses nothing committed). The task of a running
 //! container lives in its `berth-shim`, which outlives berthd; `restore` reconnects
 //! to the shims at start.
 

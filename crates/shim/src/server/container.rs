@@ -454,11 +454,11 @@ pub fn error(kind: ErrorKind, msg: &str) -> Response {
     }
 }
 
-/// Writes JSON to a temp file, fsyncs, renames over `path`.
+/// Writes JSON to a temp file and renames it over `path`: atomic against a crash
+/// of any process. Not fsynced: exit statuses matter only until the next reboot.
 pub fn write_atomic<T: serde::Serialize>(path: &std::path::Path, value: &T) -> std::io::Result<()> {
     let tmp = path.with_extension("json.tmp");
     let mut f = File::create(&tmp)?;
     f.write_all(&serde_json::to_vec(value).map_err(std::io::Error::other)?)?;
-    f.sync_all()?;
     std::fs::rename(&tmp, path)
 }
