@@ -91,3 +91,36 @@ fn a_restarted_daemon_keeps_its_containers_and_names() {
     ok(d.docker(&["rm", "kept"]));
     d.assert_clean();
 }
+
+#[test]
+fn without_live_restore_a_daemon_stop_stops_its_containers() {
+    let mut d = Berthd::start();
+    std::fs::write(
+        d.dir.path().join("daemon.json"),
+        r#"{"live-restore": false}"#,
+    )
+    .unwrap();
+    d.stop();
+    d.spawn();
+    assert_eq!(d.inspect_info("{{.LiveRestoreEnabled}}"), "false");
+    let id = ok(d.docker(&[
+        "run",
+        "-d",
+        "--stop-timeout",
+        "1",
+        "busybox",
+        "sleep",
+        "1000",
+    ]));
+    let id = id.trim().to_owned();
+    let pid = d.inspect(&id, "{{.State.Pid}}");
+    d.stop();
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "the container stopped with the daemon"
+    );
+    d.spawn();
+    assert_eq!(d.inspect(&id, "{{.State.Status}}"), "exited");
+    ok(d.docker(&["rm", &id]));
+    d.assert_clean();
+}

@@ -211,6 +211,13 @@ impl Berthd {
         (status, body)
     }
 
+    /// `docker info -f FORMAT`, trimmed.
+    pub fn inspect_info(&self, format: &str) -> String {
+        text(&self.docker(&["info", "-f", format]).stdout)
+            .trim()
+            .to_owned()
+    }
+
     /// Waits until `f` is true (panics after `secs`).
     pub fn eventually(&self, secs: u64, what: &str, mut f: impl FnMut() -> bool) {
         let deadline = Instant::now() + Duration::from_secs(secs);
@@ -339,4 +346,84 @@ pub fn ok(out: Output) -> String {
         text(&out.stderr)
     );
     text(&out.stdout)
+}
+
+/// Daemons with a `daemon.json` of the test's own.
+impl Berthd {
+    /// A daemon directory, socket and cgroup parent, with nothing started yet.
+    fn unstarted() -> Berthd {
+        let dir = tempfile::Builder::new()
+            .prefix("berth-e2e-")
+            .tempdir_in("/tmp")
+            .expect("tempdir");
+        let name = dir
+            .path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        Berthd {
+            socket: dir.path().join("berth.sock"),
+            cgroup_parent: format!("/{name}"),
+            dir,
+            child: None,
+        }
+    }
+
+    /// Writes `config` as the daemon's `daemon.json`, then starts it and loads busybox.
+    pub fn start_with_config(config: &str) -> Berthd {
+        let mut d = Berthd::unstarted();
+        std::fs::write(d.dir.path().join("daemon.json"), config).expect("write daemon.json");
+        d.spawn();
+        let out = d.docker(&["load", "-i", BUSYBOX_ARCHIVE]);
+        assert!(out.status.success(), "docker load: {}", text(&out.stderr));
+        d
+    }
+
+    /// Starts berthd with `config` as its `daemon.json` and expects it to refuse:
+    /// returns its exit code and what it wrote. Panics if it listens instead.
+    pub fn refuses_to_start_with_config(config: &str) -> (Option<i32>, String) {
+        let dir = tempfile::Builder::new()
+            .prefix("berth-e2e-")
+            .tempdir_in("/tmp")
+            .expect("tempdir");
+        let d = dir.path();
+        let socket = d.join("berth.sock");
+        std::fs::write(d.join("daemon.json"), config).expect("write daemon.json");
+        let mut child = Command::new(workspace_bin("berthd"))
+            .arg("-H")
+            .arg(format!("unix://{}", socket.display()))
+            .arg("--data-root")
+            .arg(d.join("data"))
+            .arg("--exec-root")
+            .arg(d.join("exec"))
+            .arg("--config-file")
+            .arg(d.join("daemon.json"))
+            .arg("--cgroup-parent")
+            .arg(format!("/{}", d.file_name().unwrap().to_string_lossy()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start berthd");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !matches!(child.try_wait(), Ok(Some(_))) {
+            if Instant::now() > deadline || std::os::unix::net::UnixStream::connect(&socket).is_ok()
+            {
+                let _ = child.kill();
+                let out = child.wait_with_output().expect("berthd output");
+                panic!(
+                    "berthd started with {config}: {}{}",
+                    text(&out.stdout),
+                    text(&out.stderr)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let out = child.wait_with_output().expect("berthd output");
+        (
+            out.status.code(),
+            format!("{}{}", text(&out.stdout), text(&out.stderr)),
+        )
+    }
 }

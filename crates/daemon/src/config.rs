@@ -179,6 +179,10 @@ impl Config {
             })?,
             None => 1,
         };
+        let log_driver = file.log_driver.unwrap_or_else(|| "json-file".to_owned());
+        if !matches!(log_driver.as_str(), "json-file" | "none") {
+            bail!("invalid log-driver {log_driver:?}: berthd has json-file and none");
+        }
         Ok(Config {
             data_root: flags
                 .data_root
@@ -189,7 +193,7 @@ impl Config {
                 .or(file.exec_root)
                 .unwrap_or_else(|| PathBuf::from("/run/berth")),
             hosts,
-            log_driver: file.log_driver.unwrap_or_else(|| "json-file".to_owned()),
+            log_driver,
             log_max_size,
             log_max_file,
             default_runtime,

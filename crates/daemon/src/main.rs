@@ -149,7 +149,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
         _ = term.recv() => {}
         _ = int.recv() => {}
     }
-    tracing::info!("shutting down; containers keep running (live restore)");
+    if config.live_restore {
+        tracing::info!("shutting down; containers keep running (live restore)");
+    } else {
+        tracing::info!("shutting down; stopping containers (live-restore is off)");
+        daemon.stop_all().await;
+    }
     for path in &config.hosts {
         let _ = std::fs::remove_file(path);
     }

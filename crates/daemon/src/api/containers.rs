@@ -290,7 +290,9 @@ async fn logs_handler(
     let q = Query::parse(q.as_deref());
     let e = d.get(&id)?;
     let r = e.snapshot();
-    if r.host_config.log_config.typ == "none" {
+    if r.host_config.log_config.typ == "none"
+        || (r.host_config.log_config.typ.is_empty() && d.config.log_driver == "none")
+    {
         return Err(Error::invalid(
             "configured logging driver does not support reading",
         ));

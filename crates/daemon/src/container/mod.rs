@@ -206,6 +206,12 @@ impl Daemon {
                 "invalid restart policy: maximum retry count can only be used with 'on-failure'",
             ));
         }
+        if !matches!(host.log_config.typ.as_str(), "" | "json-file" | "none") {
+            return Err(Error::invalid(format!(
+                "logger: no log driver named '{}' is registered",
+                host.log_config.typ
+            )));
+        }
         let runtime = if host.runtime.is_empty() {
             self.config.default_runtime.clone()
         } else {
@@ -430,7 +436,11 @@ impl Daemon {
 
     fn shim_config(&self, r: &Record) -> ShimConfig {
         let rt = &self.config.runtimes[&r.runtime];
-        let (log_path, max_size, max_file) = match r.host_config.log_config.typ.as_str() {
+        let driver = match r.host_config.log_config.typ.as_str() {
+            "" => self.config.log_driver.as_str(),
+            t => t,
+        };
+        let (log_path, max_size, max_file) = match driver {
             "none" => (None, 0, 1),
             _ => {
                 let opts = &r.host_config.log_config.config;
@@ -1133,6 +1143,29 @@ impl Daemon {
             }
         }
         Ok(())
+    }
+}
+
+impl Daemon {
+    /// At shutdown with `live-restore` off: stop every running container, as
+    /// dockerd does (stop signal, then SIGKILL after the stop timeout).
+    pub async fn stop_all(self: &Arc<Self>) {
+        let mut tasks = Vec::new();
+        for e in self.all() {
+            if e.snapshot().state.status.is_live() {
+                let d = self.clone();
+                tasks.push(tokio::spawn(async move {
+                    let _ = d.stop(&e, None).await;
+                    // Stopped by the daemon, not the user: restart policies apply
+                    // at the next start.
+                    e.update(|r| r.manually_stopped = false);
+                    let _ = d.save(&e.snapshot());
+                }));
+            }
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
     }
 }
 
