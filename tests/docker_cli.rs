@@ -474,3 +474,54 @@ fn events_report_a_run() {
         "{out}"
     );
 }
+
+#[test]
+fn bind_mounts_and_tmpfs_reach_the_container() {
+    let d = Berthd::start();
+    let host = d.dir.path().join("shared");
+    std::fs::create_dir(&host).unwrap();
+    std::fs::write(host.join("note"), "from-host\n").unwrap();
+    let vol = format!("{}:/vol:ro", host.display());
+    let out = ok(d.docker(&["run", "--rm", "-v", &vol, "--tmpfs", "/scratch", "busybox", "sh", "-c",
+        "cat /vol/note; touch /vol/x 2>/dev/null || echo read-only; touch /scratch/y && grep -c ' /scratch tmpfs' /proc/mounts"]));
+    assert_eq!(out, "from-host\nread-only\n1\n");
+    let rw = format!("{}:/vol", host.display());
+    ok(d.docker(&[
+        "run",
+        "--rm",
+        "-v",
+        &rw,
+        "busybox",
+        "sh",
+        "-c",
+        "echo back > /vol/back",
+    ]));
+    assert_eq!(
+        std::fs::read_to_string(host.join("back")).unwrap(),
+        "back\n"
+    );
+
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "-v",
+        "/nonexistent-berth:/x",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        text(&out.stderr).contains("bind source path does not exist: /nonexistent-berth"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = d.docker(&["run", "--rm", "-v", "named:/x", "busybox", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        text(&out.stderr).contains("named volumes are not supported yet"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(ok(d.docker(&["ps", "-aq"])).trim(), "");
+    d.assert_clean();
+}

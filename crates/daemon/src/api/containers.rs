@@ -498,6 +498,22 @@ fn command(r: &Record) -> String {
     parts.join(" ")
 }
 
+/// `Mounts` of inspect and list, from the user's mounts.
+fn mounts_json(r: &Record) -> Value {
+    let mounts = crate::container::spec::parse_mounts(&r.host_config).unwrap_or_default();
+    Value::Array(
+        mounts
+            .into_iter()
+            .filter(|m| m.typ == "bind")
+            .map(|m| {
+                let ro = m.options.iter().any(|o| o == "ro");
+                let prop = m.options.iter().find(|o| o.ends_with("private") || o.ends_with("shared") || o.ends_with("slave")).cloned().unwrap_or_default();
+                json!({"Type": "bind", "Source": m.source, "Destination": m.destination, "Mode": if ro { "ro" } else { "" }, "RW": !ro, "Propagation": prop})
+            })
+            .collect(),
+    )
+}
+
 fn summary(r: &Record) -> Value {
     json!({
         "Id": r.id,
@@ -512,7 +528,7 @@ fn summary(r: &Record) -> Value {
         "Status": status_text(r),
         "HostConfig": {"NetworkMode": if r.host_config.network_mode.is_empty() { "default" } else { &r.host_config.network_mode }},
         "NetworkSettings": {"Networks": {}},
-        "Mounts": [],
+        "Mounts": mounts_json(r),
     })
 }
 
@@ -660,7 +676,7 @@ pub fn inspect_json(d: &Daemon, e: &Entry) -> Value {
         "ExecIDs": if execs.is_empty() { Value::Null } else { json!(execs) },
         "HostConfig": host,
         "GraphDriver": {"Name": "overlay2", "Data": {"UpperDir": upper, "MergedDir": d.bundle_dir(&r.id).join("rootfs")}},
-        "Mounts": [],
+        "Mounts": mounts_json(&r),
         "Config": config,
         "NetworkSettings": {
             "Bridge": "", "SandboxID": "", "HairpinMode": false, "LinkLocalIPv6Address": "",

@@ -212,6 +212,13 @@ impl Daemon {
                 host.log_config.typ
             )));
         }
+        // Docker saves the daemon's default driver into the container's config.
+        let mut host = host;
+        if host.log_config.typ.is_empty() {
+            host.log_config.typ = self.config.log_driver.clone();
+        }
+        let mounts = spec::parse_mounts(&host)?;
+        let _ = mounts;
         let runtime = if host.runtime.is_empty() {
             self.config.default_runtime.clone()
         } else {

@@ -76,6 +76,165 @@ pub struct SpecInput<'a> {
     pub init: bool,
 }
 
+/// A user mount: `-v /host:/ctr[:ro]` (`HostConfig.Binds`), `--mount type=bind|tmpfs`
+/// (`HostConfig.Mounts`) and `--tmpfs` (`HostConfig.Tmpfs`). Named volumes are
+/// issue #6's and refused clearly until then.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserMount {
+    pub destination: String,
+    pub typ: &'static str,
+    pub source: String,
+    pub options: Vec<String>,
+}
+
+fn invalid_mount(typ: &str, msg: impl std::fmt::Display) -> Error {
+    Error::invalid(format!("invalid mount config for type \"{typ}\": {msg}"))
+}
+
+/// Parses and checks the user's mounts (bind sources must exist, destinations must
+/// be absolute), before anything is made.
+pub fn parse_mounts(h: &HostConfig) -> Result<Vec<UserMount>> {
+    let mut out = Vec::new();
+    for b in h.binds.iter().flatten() {
+        let parts: Vec<&str> = b.split(':').collect();
+        let (src, dst, opts) = match parts.as_slice() {
+            [s, d] => (*s, *d, ""),
+            [s, d, o] => (*s, *d, *o),
+            _ => {
+                return Err(Error::invalid(format!(
+                    "invalid volume specification: '{b}'"
+                )))
+            }
+        };
+        if !src.starts_with('/') {
+            return Err(Error::invalid(format!(
+                "invalid volume specification: '{b}': named volumes are not supported yet (issue #6); use an absolute host path"
+            )));
+        }
+        if !dst.starts_with('/') {
+            return Err(Error::invalid(format!("invalid volume specification: '{b}': invalid mount path: '{dst}' mount path must be absolute")));
+        }
+        if !Path::new(src).exists() {
+            return Err(invalid_mount(
+                "bind",
+                format!("bind source path does not exist: {src}"),
+            ));
+        }
+        let mut options = vec!["rbind".to_owned()];
+        for o in opts.split(',').filter(|o| !o.is_empty()) {
+            match o {
+                "ro" | "rw" => options.push(o.to_owned()),
+                "z" | "Z" | "nocopy" => {}
+                "private" | "rprivate" | "shared" | "rshared" | "slave" | "rslave" => {
+                    options.push(o.to_owned())
+                }
+                other => {
+                    return Err(Error::invalid(format!(
+                        "invalid volume specification: '{b}': invalid mode: {other}"
+                    )))
+                }
+            }
+        }
+        if !options
+            .iter()
+            .any(|o| o.ends_with("private") || o.ends_with("shared") || o.ends_with("slave"))
+        {
+            options.push("rprivate".to_owned());
+        }
+        out.push(UserMount {
+            destination: dst.to_owned(),
+            typ: "bind",
+            source: src.to_owned(),
+            options,
+        });
+    }
+    if let Some(tmpfs) = h.extra.get("Tmpfs").and_then(|v| v.as_object()) {
+        for (dst, opts) in tmpfs {
+            if !dst.starts_with('/') {
+                return Err(invalid_mount(
+                    "tmpfs",
+                    format!("invalid mount path: '{dst}' mount path must be absolute"),
+                ));
+            }
+            let mut options = vec!["nosuid".to_owned(), "nodev".to_owned(), "noexec".to_owned()];
+            options.extend(
+                opts.as_str()
+                    .unwrap_or("")
+                    .split(',')
+                    .filter(|o| !o.is_empty())
+                    .map(str::to_owned),
+            );
+            out.push(UserMount {
+                destination: dst.clone(),
+                typ: "tmpfs",
+                source: "tmpfs".into(),
+                options,
+            });
+        }
+    }
+    if let Some(mounts) = h.extra.get("Mounts").and_then(|v| v.as_array()) {
+        for m in mounts {
+            let typ = m["Type"].as_str().unwrap_or("");
+            let dst = m["Target"].as_str().unwrap_or("").to_owned();
+            if !dst.starts_with('/') {
+                return Err(invalid_mount(
+                    typ,
+                    format!("invalid mount path: '{dst}' mount path must be absolute"),
+                ));
+            }
+            let ro = m["ReadOnly"].as_bool().unwrap_or(false);
+            match typ {
+                "bind" => {
+                    let src = m["Source"].as_str().unwrap_or("").to_owned();
+                    if !Path::new(&src).exists() {
+                        return Err(invalid_mount(
+                            "bind",
+                            format!("bind source path does not exist: {src}"),
+                        ));
+                    }
+                    let prop = m["BindOptions"]["Propagation"]
+                        .as_str()
+                        .filter(|p| !p.is_empty())
+                        .unwrap_or("rprivate");
+                    let mut options = vec!["rbind".to_owned(), prop.to_owned()];
+                    if ro {
+                        options.push("ro".into());
+                    }
+                    out.push(UserMount {
+                        destination: dst,
+                        typ: "bind",
+                        source: src,
+                        options,
+                    });
+                }
+                "tmpfs" => {
+                    let mut options =
+                        vec!["nosuid".to_owned(), "nodev".to_owned(), "noexec".to_owned()];
+                    if let Some(size) = m["TmpfsOptions"]["SizeBytes"].as_i64().filter(|s| *s > 0) {
+                        options.push(format!("size={size}"));
+                    }
+                    if ro {
+                        options.push("ro".into());
+                    }
+                    out.push(UserMount {
+                        destination: dst,
+                        typ: "tmpfs",
+                        source: "tmpfs".into(),
+                        options,
+                    });
+                }
+                other => {
+                    return Err(invalid_mount(
+                        other,
+                        "volume mounts are not supported yet (issue #6)",
+                    ));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The resolved user: uid, gid, additional gids.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
@@ -215,6 +374,10 @@ pub fn generate(input: &SpecInput<'_>) -> Result<Value> {
             "source": input.container_dir.join(file),
             "options": ["rbind", "rprivate"],
         }));
+    }
+    for m in parse_mounts(h)? {
+        mounts.retain(|x| x["destination"] != json!(m.destination));
+        mounts.push(json!({"destination": m.destination, "type": m.typ, "source": m.source, "options": m.options}));
     }
     if input.init {
         mounts.push(json!({"destination": "/sbin/docker-init", "type": "bind", "source": INIT_BINARY, "options": ["bind", "ro"]}));
