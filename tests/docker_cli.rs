@@ -525,3 +525,22 @@ fn bind_mounts_and_tmpfs_reach_the_container() {
     assert_eq!(ok(d.docker(&["ps", "-aq"])).trim(), "");
     d.assert_clean();
 }
+
+#[test]
+fn an_unnamed_image_runs_by_its_id() {
+    let d = Berthd::start();
+    ok(d.docker(&[
+        "create",
+        "--name",
+        "src",
+        "busybox",
+        "sh",
+        "-c",
+        "echo made > /made",
+    ]));
+    ok(d.docker(&["start", "-a", "src"]));
+    let id = ok(d.docker(&["commit", "src"]));
+    let id = id.trim().trim_start_matches("sha256:").to_owned();
+    let out = ok(d.docker(&["run", "--rm", &id[..12], "cat", "/made"]));
+    assert_eq!(out, "made\n");
+}

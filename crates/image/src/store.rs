@@ -374,6 +374,23 @@ impl ImageStore {
                 [] => {}
                 _ => return Err(MetadataError::Ambiguous(input.to_owned()).into()),
             }
+            // An unnamed image (a commit or import without a repository), kept by a
+            // lease: by its ID (prefix) or its manifest digest.
+            let unnamed: Vec<_> = self
+                .dangling()?
+                .into_iter()
+                .filter(|(id, manifest)| id.hex().starts_with(prefix) || manifest.hex() == prefix)
+                .collect();
+            match unnamed.as_slice() {
+                [(_, manifest)] => {
+                    return Ok(Resolved {
+                        manifest: manifest.clone(),
+                        references: Vec::new(),
+                    })
+                }
+                [] => {}
+                _ => return Err(MetadataError::Ambiguous(input.to_owned()).into()),
+            }
         }
         Err(MetadataError::NotFound(input.to_owned()).into())
     }

@@ -237,13 +237,19 @@ impl Daemon {
         let image_name = config.image.clone();
         let images = self.images.clone();
         let lookup = image_name.clone();
-        let inspect = blocking(move || {
-            images.inspect(&lookup).map_err(|e| match e.kind() {
+        // Names, IDs and digests; an unnamed image (a commit or import without a
+        // repository) only by its ID. Unpacking goes by the manifest digest.
+        let (inspect, manifest) = blocking(move || {
+            let not_found = |e: berth_image::StoreError| match e.kind() {
                 berth_image::ErrorKind::NotFound | berth_image::ErrorKind::InvalidArgument => {
                     Error::not_found(format!("No such image: {}", display_image(&lookup)))
                 }
                 _ => e.into(),
-            })
+            };
+            let (manifest, _) = images.resolve_image(&lookup).map_err(not_found)?;
+            let manifest = manifest.to_string();
+            let inspect = images.inspect(&manifest).map_err(not_found)?;
+            Ok((inspect, manifest))
         })
         .await?;
         let image_config = serde_json::to_value(&inspect.config).unwrap_or_default();
@@ -343,7 +349,7 @@ impl Daemon {
         let guard = self.unpack_lock.lock().await;
         let d = self.clone();
         let r = record.clone();
-        let made = blocking(move || d.materialize(&r, &image_name)).await;
+        let made = blocking(move || d.materialize(&r, &manifest)).await;
         drop(guard);
         if let Err(e) = made {
             let d = self.clone();
