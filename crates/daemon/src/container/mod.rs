@@ -520,6 +520,7 @@ impl Daemon {
         let rec = r.clone();
         let cfg = self.shim_config(&r);
         let shim_bin = self.config.shim.clone();
+        let t0 = std::time::Instant::now();
         let spawned = blocking(move || {
             // A previous task's shim (exited) is done with: remove it first.
             if let Some(sock) = &rec.shim_socket {
@@ -592,6 +593,7 @@ impl Daemon {
             }
         }
         let c = client.clone();
+        let t1 = t0.elapsed();
         if let Err(e) = blocking(move || Ok(c.start()?)).await {
             let c = client.clone();
             let _ = blocking(move || Ok(c.shutdown(true)?)).await;
@@ -614,6 +616,7 @@ impl Daemon {
             }
         });
         self.save(&entry.snapshot())?;
+        tracing::debug!(container = %entry.id, shim = ?t1, total = ?t0.elapsed(), "started");
         self.set_phase(entry, |p| p.status = Status::Running);
         self.emit(entry, "start", &[]);
         self.monitor(entry.clone(), client);
