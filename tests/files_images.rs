@@ -853,7 +853,6 @@ fn inspect_of_missing_names_fails_with_dockers_words() {
 }
 
 #[test]
-#[ignore = "bug: `berth logs --since` sends whole seconds (bollard's i32), so a line earlier in the same second is not filtered out"]
 fn berth_logs_since_keeps_the_fraction_of_a_second() {
     let d = Berthd::start();
     ok(d.docker(&[

@@ -1,17 +1,44 @@
-//! Raw JSON GETs, for the one place where bollard's typed models lose information:
-//! `inspect`. Docker prints the daemon's objects with every field, nulls included, in the
-//! daemon's order; decoding into bollard's structs would drop nulls and unknown fields.
-//! So `inspect` fetches the body itself over the same Unix socket (HTTP/1.1 via hyper,
-//! which bollard already uses) and re-indents the text without reordering it.
+//! Raw GETs, for the places where bollard's typed models lose information. `inspect`:
+//! Docker prints the daemon's objects with every field, nulls included, in the daemon's
+//! order; decoding into bollard's structs would drop nulls and unknown fields. `logs`:
+//! bollard keeps `since`/`until` as whole seconds, Docker sends nanoseconds. So both
+//! fetch the body themselves over the same Unix socket (HTTP/1.1 via hyper, which bollard
+//! already uses); `inspect` re-indents the text without reordering it.
 
 use crate::client::Ctx;
 use anyhow::{anyhow, Context as _, Result};
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::TokioIo;
 
 /// GET `path` (e.g. `/containers/x/json`) at the negotiated API version; the body as text.
 /// Error statuses become bollard's `DockerResponseServerError`, like every other call.
 pub async fn get_json(ctx: &Ctx, path: &str) -> Result<String> {
+    let body = get(ctx, path)
+        .await?
+        .into_body()
+        .collect()
+        .await?
+        .to_bytes();
+    Ok(String::from_utf8_lossy(&body).to_string())
+}
+
+/// GET `path` (e.g. `/containers/x/logs?…`) at the negotiated API version; the body as a
+/// stream of chunks as they arrive, for endpoints that keep writing (`logs -f`). Error
+/// statuses are mapped as in [`get_json`].
+pub async fn get_stream(
+    ctx: &Ctx,
+    path: &str,
+) -> Result<impl Stream<Item = Result<Bytes>> + Send + Unpin + use<>> {
+    let body = get(ctx, path).await?.into_body();
+    Ok(body
+        .into_data_stream()
+        .map(|r| r.map_err(anyhow::Error::from)))
+}
+
+/// Send the GET; a response with a success status, or the daemon's error.
+async fn get(ctx: &Ctx, path: &str) -> Result<hyper::Response<hyper::body::Incoming>> {
     let sock = ctx
         .host
         .strip_prefix("unix://")
@@ -27,27 +54,27 @@ pub async fn get_json(ctx: &Ctx, path: &str) -> Result<String> {
     let req = hyper::Request::get(uri)
         .header("Host", "api.moby.localhost")
         .header("User-Agent", concat!("berth/", env!("CARGO_PKG_VERSION")))
-        .body(Empty::<bytes::Bytes>::new())?;
+        .body(Empty::<Bytes>::new())?;
     let res = sender.send_request(req).await?;
     let status = res.status().as_u16();
-    let body = res.into_body().collect().await?.to_bytes();
-    let text = String::from_utf8_lossy(&body).to_string();
-    if status >= 400 {
-        let message = serde_json::from_str::<serde_json::Value>(&text)
-            .ok()
-            .and_then(|v| {
-                v.get("message")
-                    .and_then(|m| m.as_str())
-                    .map(str::to_string)
-            })
-            .unwrap_or_else(|| text.trim().to_string());
-        return Err(bollard::errors::Error::DockerResponseServerError {
-            status_code: status,
-            message,
-        }
-        .into());
+    if status < 400 {
+        return Ok(res);
     }
-    Ok(text)
+    let body = res.into_body().collect().await?.to_bytes();
+    let text = String::from_utf8_lossy(&body);
+    let message = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| {
+            v.get("message")
+                .and_then(|m| m.as_str())
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| text.trim().to_string());
+    Err(bollard::errors::Error::DockerResponseServerError {
+        status_code: status,
+        message,
+    }
+    .into())
 }
 
 /// Path-segment escaping for names in URLs.

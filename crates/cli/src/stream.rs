@@ -3,15 +3,16 @@
 //! Order matters, as Docker's CLI does it: when we have no stdin to send we half-close our
 //! write side at once, so the daemon sees EOF; with stdin we half-close after stdin's EOF;
 //! output keeps flowing after either. Without a TTY the daemon multiplexes stdout and
-//! stderr (bollard decodes the 8-byte frames); with a TTY the bytes are raw and go to
-//! stdout. With a TTY, the detach sequence ctrl-p ctrl-q is caught client-side: we stop
+//! stderr (bollard decodes the 8-byte frames here; [`Demux`] does it for `logs`, which
+//! reads the body itself); with a TTY the bytes are raw and go to stdout. With a TTY, the detach sequence ctrl-p ctrl-q is caught client-side: we stop
 //! forwarding and leave the container running.
 //!
 //! Stdin is read on a plain thread (a blocked read must not keep the runtime alive), and
 //! the thread is simply abandoned when the stream ends.
 
-use anyhow::Result;
+use anyhow::{anyhow, Result};
 use bollard::container::LogOutput;
+use bytes::BytesMut;
 use futures_util::{Stream, StreamExt};
 use std::io::{Read, Write};
 use std::pin::Pin;
@@ -153,4 +154,121 @@ pub fn write_output(msg: LogOutput) -> Result<()> {
         LogOutput::StdIn { .. } => {}
     }
     Ok(())
+}
+
+/// Docker's multiplexed framing (its `stdcopy`), decoded as the body arrives: push each
+/// chunk, then take out the whole frames. A frame is an 8-byte header `[stream, 0, 0, 0,
+/// length as u32 big-endian]` and `length` bytes; a frame may be split across chunks, so
+/// the rest waits in the buffer. A partial frame left at the end is dropped, as Docker's
+/// `StdCopy` does.
+#[derive(Debug, Default)]
+pub struct Demux {
+    buf: BytesMut,
+}
+
+impl Demux {
+    /// Append a chunk of the body.
+    pub fn push(&mut self, chunk: &[u8]) {
+        self.buf.extend_from_slice(chunk);
+    }
+
+    /// The next whole frame, if one is buffered. Stdin (0) and stdout (1) go to stdout,
+    /// stderr (2) to stderr; a system error (3) or an unknown stream is an error.
+    pub fn next_frame(&mut self) -> Result<Option<LogOutput>> {
+        const HEADER: usize = 8;
+        if self.buf.len() < HEADER {
+            return Ok(None);
+        }
+        let len = u32::from_be_bytes([self.buf[4], self.buf[5], self.buf[6], self.buf[7]]);
+        let len = usize::try_from(len)?;
+        if self.buf.len() < HEADER + len {
+            return Ok(None);
+        }
+        let stream = self.buf[0];
+        let _ = self.buf.split_to(HEADER);
+        let message = self.buf.split_to(len).freeze();
+        match stream {
+            0 | 1 => Ok(Some(LogOutput::StdOut { message })),
+            2 => Ok(Some(LogOutput::StdErr { message })),
+            3 => Err(anyhow!(
+                "error from daemon in stream: {}",
+                String::from_utf8_lossy(&message)
+            )),
+            n => Err(anyhow!("Unrecognized input header: {n}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(stream: u8, data: &[u8]) -> Vec<u8> {
+        let mut v = vec![stream, 0, 0, 0];
+        v.extend_from_slice(&u32::try_from(data.len()).unwrap().to_be_bytes());
+        v.extend_from_slice(data);
+        v
+    }
+
+    fn drain(d: &mut Demux) -> Vec<LogOutput> {
+        let mut out = Vec::new();
+        while let Some(f) = d.next_frame().unwrap() {
+            out.push(f);
+        }
+        out
+    }
+
+    #[test]
+    fn demux_frames_split_across_chunks() {
+        let mut body = frame(1, b"out\n");
+        body.extend(frame(2, b"err\n"));
+        body.extend(frame(1, b""));
+        body.extend(frame(1, b"tail"));
+        // Every split point, byte by byte and in two halves, gives the same frames.
+        for at in 0..=body.len() {
+            let mut d = Demux::default();
+            let mut got = Vec::new();
+            d.push(&body[..at]);
+            got.extend(drain(&mut d));
+            d.push(&body[at..]);
+            got.extend(drain(&mut d));
+            assert_eq!(
+                got,
+                vec![
+                    LogOutput::StdOut {
+                        message: "out\n".into()
+                    },
+                    LogOutput::StdErr {
+                        message: "err\n".into()
+                    },
+                    LogOutput::StdOut { message: "".into() },
+                    LogOutput::StdOut {
+                        message: "tail".into()
+                    },
+                ],
+                "split at {at}"
+            );
+        }
+        let mut d = Demux::default();
+        for b in &body {
+            d.push(std::slice::from_ref(b));
+        }
+        assert_eq!(drain(&mut d).len(), 4);
+    }
+
+    #[test]
+    fn demux_partial_frame_waits_and_bad_stream_fails() {
+        let mut d = Demux::default();
+        d.push(&frame(1, b"abc")[..9]);
+        assert!(d.next_frame().unwrap().is_none());
+        let mut d = Demux::default();
+        d.push(&frame(3, b"boom"));
+        assert_eq!(
+            d.next_frame().unwrap_err().to_string(),
+            "error from daemon in stream: boom"
+        );
+        let mut d = Demux::default();
+        d.push(&frame(7, b"x"));
+        assert!(d.next_frame().is_err());
+    }
 }

@@ -1,10 +1,14 @@
 //! `berth logs`: resolve the container (GET json, as Docker does, which also tells us
-//! whether it has a TTY), then stream its logs to our stdout/stderr.
+//! whether it has a TTY), then stream its logs to our stdout/stderr. The logs are a raw
+//! GET (see `raw`) so `--since`/`--until` keep their fraction of a second; without a TTY
+//! the body is Docker's multiplexed framing, with one it is the raw bytes.
 
 use crate::client::{status_err, Ctx};
 use crate::opts::parse_time_arg;
+use crate::raw;
+use crate::stream::{write_output, Demux};
 use anyhow::Result;
-use bollard::query_parameters::LogsOptions;
+use bollard::container::LogOutput;
 use clap::Args;
 use futures_util::StreamExt;
 use std::time::SystemTime;
@@ -33,36 +37,47 @@ pub struct LogsArgs {
     pub container: String,
 }
 
-fn time_secs(v: &Option<String>) -> Result<i32> {
-    match v {
-        None => Ok(0),
-        Some(s) => {
-            let t = parse_time_arg(s, SystemTime::now()).map_err(|e| status_err(1, e))?;
-            let secs: f64 = t.parse().unwrap_or(0.0);
-            Ok(secs as i32)
-        }
-    }
+/// A `--since`/`--until` value as Docker sends it: seconds with a nanosecond fraction.
+fn time_arg(v: &Option<String>) -> Result<Option<String>> {
+    v.as_deref()
+        .map(|s| parse_time_arg(s, SystemTime::now()).map_err(|e| status_err(1, e)))
+        .transpose()
 }
 
 pub async fn run(ctx: &Ctx, args: LogsArgs) -> Result<u8> {
-    let since = time_secs(&args.since)?;
-    let until = time_secs(&args.until)?;
+    let since = time_arg(&args.since)?;
+    let until = time_arg(&args.until)?;
     let info = ctx.docker.inspect_container(&args.container, None).await?;
+    let tty = info.config.as_ref().and_then(|c| c.tty).unwrap_or(false);
     let id = info.id.unwrap_or(args.container);
-    let mut s = ctx.docker.logs(
-        &id,
-        Some(LogsOptions {
-            follow: args.follow,
-            stdout: true,
-            stderr: true,
-            since,
-            until,
-            timestamps: args.timestamps,
-            tail: args.tail,
-        }),
-    );
-    while let Some(item) = s.next().await {
-        crate::stream::write_output(item?)?;
+    // Built as Docker's CLI builds it; bollard's `LogsOptions` would cut the times to
+    // whole seconds.
+    let mut query = String::from("stdout=1&stderr=1");
+    for (key, value) in [("since", since), ("until", until)] {
+        if let Some(v) = value {
+            query.push_str(&format!("&{key}={}", raw::escape(&v)));
+        }
+    }
+    if args.timestamps {
+        query.push_str("&timestamps=1");
+    }
+    if args.follow {
+        query.push_str("&follow=1");
+    }
+    query.push_str(&format!("&tail={}", raw::escape(&args.tail)));
+    let path = format!("/containers/{}/logs?{query}", raw::escape(&id));
+    let mut body = raw::get_stream(ctx, &path).await?;
+    let mut demux = Demux::default();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk?;
+        if tty {
+            write_output(LogOutput::Console { message: chunk })?;
+            continue;
+        }
+        demux.push(&chunk);
+        while let Some(frame) = demux.next_frame()? {
+            write_output(frame)?;
+        }
     }
     Ok(0)
 }
