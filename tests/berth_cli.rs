@@ -107,27 +107,11 @@ fn berth_and_docker_see_the_same_containers() {
 #[test]
 fn berth_run_it_is_an_interactive_shell() {
     let d = Berthd::start();
-    let berth = berth_e2e::workspace_bin("berth");
-    let mut child = d
-        .client("script")
-        .args([
-            "-qefc",
-            &format!("{} run -it --rm busybox sh", berth.display()),
-            "/dev/null",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    let mut stdin = child.stdin.take().unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1500));
-    stdin.write_all(b"tty; echo sum-$((40+2))\n").unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    stdin.write_all(b"exit 6\n").unwrap();
-    let out = child.wait_with_output().unwrap();
-    let s = text(&out.stdout);
+    let (s, code) = d.interactive_shell(
+        &berth_e2e::workspace_bin("berth"),
+        &["tty; echo sum-$((40+2))", "exit 6"],
+    );
     assert!(s.contains("/dev/pts/0"), "a terminal inside: {s}");
     assert!(s.contains("sum-42"), "{s}");
-    assert_eq!(out.status.code(), Some(6), "{s}");
+    assert_eq!(code, Some(6), "{s}");
 }

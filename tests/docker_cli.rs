@@ -398,31 +398,13 @@ fn restart_policies_restart_and_give_up() {
 #[test]
 fn interactive_terminal_session_under_script() {
     let d = Berthd::start();
-    let mut child = d
-        .client("script")
-        .args([
-            "-qefc",
-            &format!(
-                "{} run -it --rm busybox sh",
-                berth_e2e::docker_cli().display()
-            ),
-            "/dev/null",
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    let mut stdin = child.stdin.take().unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1500));
-    stdin.write_all(b"tty; echo sum-$((40+2))\n").unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    stdin.write_all(b"exit 5\n").unwrap();
-    let out = child.wait_with_output().unwrap();
-    let s = text(&out.stdout);
+    let (s, code) = d.interactive_shell(
+        &berth_e2e::docker_cli(),
+        &["tty; echo sum-$((40+2))", "exit 5"],
+    );
     assert!(s.contains("/dev/pts/0"), "a terminal inside: {s}");
     assert!(s.contains("sum-42"), "{s}");
-    assert_eq!(out.status.code(), Some(5), "{s}");
+    assert_eq!(code, Some(5), "{s}");
 }
 
 #[test]

@@ -211,6 +211,32 @@ impl Berthd {
         (status, body)
     }
 
+    /// Runs `client run -it --rm busybox sh` in a terminal (`script`), types `input`
+    /// line by line, and returns what the terminal showed and the exit code.
+    pub fn interactive_shell(&self, client: &Path, input: &[&str]) -> (String, Option<i32>) {
+        use std::io::Write;
+        let mut child = self
+            .client("script")
+            .args([
+                "-qefc",
+                &format!("{} run -it --rm busybox sh", client.display()),
+                "/dev/null",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("script");
+        let mut stdin = child.stdin.take().expect("stdin");
+        std::thread::sleep(Duration::from_millis(1500));
+        for line in input {
+            stdin.write_all(line.as_bytes()).expect("type");
+            stdin.write_all(b"\n").expect("type");
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        let out = child.wait_with_output().expect("script");
+        (text(&out.stdout), out.status.code())
+    }
+
     /// `docker info -f FORMAT`, trimmed.
     pub fn inspect_info(&self, format: &str) -> String {
         text(&self.docker(&["info", "-f", format]).stdout)

@@ -68,35 +68,12 @@ pub fn read_all(path: &Path) -> (Vec<Line>, Position) {
     let mut lines = Vec::new();
     let mut pos = Position::default();
     for f in files(path) {
-        let Ok(file) = std::fs::File::open(&f) else {
-            continue;
-        };
-        let meta = file.metadata().ok();
-        let mut reader = BufReader::new(file);
-        let mut consumed = 0u64;
-        let mut buf = String::new();
-        loop {
-            buf.clear();
-            match reader.read_line(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if !buf.ends_with('\n') {
-                        break; // a line being written: the follower gets it whole
-                    }
-                    consumed += n as u64;
-                    if let Ok(l) = serde_json::from_str::<Line>(&buf) {
-                        lines.push(l);
-                    }
-                }
-            }
-        }
+        let ino = std::fs::metadata(&f)
+            .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+            .unwrap_or(0);
+        let offset = read_from(&f, 0, &mut lines);
         if f == path {
-            pos = Position {
-                ino: meta
-                    .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
-                    .unwrap_or(0),
-                offset: consumed,
-            };
+            pos = Position { ino, offset };
         }
     }
     (lines, pos)
@@ -138,6 +115,8 @@ pub fn read_new(path: &Path, pos: &mut Position) -> Vec<Line> {
     out
 }
 
+/// Appends the whole lines of `path` from `offset` to `out`; returns the offset after
+/// the last whole line (a line being written is left for the next read).
 fn read_from(path: &Path, offset: u64, out: &mut Vec<Line>) -> u64 {
     let Ok(mut file) = std::fs::File::open(path) else {
         return offset;

@@ -352,13 +352,7 @@ impl Daemon {
         let made = blocking(move || d.materialize(&r, &manifest)).await;
         drop(guard);
         if let Err(e) = made {
-            let d = self.clone();
-            let r = record.clone();
-            let _ = blocking(move || {
-                d.dematerialize(&r);
-                Ok(())
-            })
-            .await;
+            self.undo_create(&record).await;
             return Err(e);
         }
         let entry = Entry::new(record.clone());
@@ -377,13 +371,7 @@ impl Daemon {
             }
         };
         if let Some(msg) = conflict {
-            let d = self.clone();
-            let r = record.clone();
-            let _ = blocking(move || {
-                d.dematerialize(&r);
-                Ok(())
-            })
-            .await;
+            self.undo_create(&record).await;
             return Err(Error::conflict(msg));
         }
         self.emit(&entry, "create", &[]);
@@ -437,6 +425,17 @@ impl Daemon {
             serde_json::to_vec_pretty(&oci).unwrap_or_default(),
         )?;
         self.save(r)
+    }
+
+    /// A create that failed half-way: everything it made goes.
+    async fn undo_create(self: &Arc<Self>, record: &Record) {
+        let d = self.clone();
+        let r = record.clone();
+        let _ = blocking(move || {
+            d.dematerialize(&r);
+            Ok(())
+        })
+        .await;
     }
 
     /// Removes everything [`Daemon::materialize`] made (blocking; best effort).
