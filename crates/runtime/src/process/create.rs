@@ -199,17 +199,10 @@ pub fn create(opts: &CreateOptions) -> Result<(State, Option<OwnedFd>)> {
     }
     parent.send(&Message::Proceed)?;
 
-    let init_pid = loop {
-        match parent.recv()? {
-            Message::UserNsCreated => {
-                write_id_maps(ipid, &spec)?;
-                parent.send(&Message::MapsWritten)?;
-            }
-            Message::InitPid(pid) => break pid,
-            Message::Failed(msg) => return Err(Error::Init(msg)),
-            other => return Err(Error::Init(format!("unexpected message {other:?}"))),
-        }
-    };
+    let (init_pid, mounts_ready) = wait_init_pid(&parent, || {
+        write_id_maps(ipid, &spec)?;
+        parent.send(&Message::MapsWritten)
+    })?;
     undo.pids.push(init_pid);
     let _ = rustix::process::waitpid(
         rustix::process::Pid::from_raw(ipid),
@@ -221,7 +214,9 @@ pub fn create(opts: &CreateOptions) -> Result<(State, Option<OwnedFd>)> {
     st.pid_start_time = state::proc_stat(init_pid).map(|s| s.1).unwrap_or(0);
     st.save(&opts.root)?;
 
-    parent.expect("MountsReady", |m| matches!(m, Message::MountsReady))?;
+    if !mounts_ready {
+        parent.expect("MountsReady", |m| matches!(m, Message::MountsReady))?;
+    }
     let state_json = st.oci_json(Status::Creating).to_string();
     let hooks = spec.hooks().clone().unwrap_or_default();
     #[allow(deprecated)]
@@ -248,6 +243,26 @@ pub fn create(opts: &CreateOptions) -> Result<(State, Option<OwnedFd>)> {
     undo.cgroup = None;
     undo.pids.clear();
     Ok((st, master_end))
+}
+
+/// Reads the intermediate's messages until it reports the init's pid; writes the id
+/// maps when asked. The intermediate and the init share the channel, and a fast init
+/// can report `MountsReady` before a descheduled intermediate sends `InitPid`: the
+/// second value says whether that already happened.
+fn wait_init_pid(
+    parent: &Channel,
+    mut on_userns: impl FnMut() -> Result<()>,
+) -> Result<(i32, bool)> {
+    let mut mounts_ready = false;
+    loop {
+        match parent.recv()? {
+            Message::UserNsCreated => on_userns()?,
+            Message::InitPid(pid) => return Ok((pid, mounts_ready)),
+            Message::MountsReady if !mounts_ready => mounts_ready = true,
+            Message::Failed(msg) => return Err(Error::Init(msg)),
+            other => return Err(Error::Init(format!("unexpected message {other:?}"))),
+        }
+    }
 }
 
 fn write_id_maps(pid: i32, spec: &Spec) -> Result<()> {
@@ -401,4 +416,26 @@ pub fn with_default_devices(
     let mut out = r.clone();
     out.set_devices(Some(rules));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mounts_ready_before_init_pid_is_not_an_error() {
+        // Seen under load in CI: "berth-runc: unexpected message MountsReady".
+        let (parent, child) = channel::pair().unwrap();
+        child.send(&Message::MountsReady).unwrap();
+        child.send(&Message::InitPid(42)).unwrap();
+        assert_eq!(wait_init_pid(&parent, || Ok(())).unwrap(), (42, true));
+        child.send(&Message::InitPid(43)).unwrap();
+        assert_eq!(wait_init_pid(&parent, || Ok(())).unwrap(), (43, false));
+        child.send(&Message::MountsReady).unwrap();
+        child.send(&Message::MountsReady).unwrap();
+        assert!(
+            wait_init_pid(&parent, || Ok(())).is_err(),
+            "twice is a protocol error"
+        );
+    }
 }
