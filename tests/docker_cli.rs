@@ -526,3 +526,27 @@ fn an_unnamed_image_runs_by_its_id() {
     let out = ok(d.docker(&["run", "--rm", &id[..12], "cat", "/made"]));
     assert_eq!(out, "made\n");
 }
+
+#[test]
+fn ctrl_p_ctrl_q_detaches_and_leaves_the_container_running() {
+    let d = Berthd::start();
+    for (name, client) in [
+        ("dk1", berth_e2e::docker_cli()),
+        ("dk2", berth_e2e::workspace_bin("berth")),
+    ] {
+        let (s, code) = d.in_terminal(
+            &format!("{} run -it --name {name} busybox sh", client.display()),
+            &["echo typed-$((1+1))", "\x10\x11"],
+        );
+        assert!(s.contains("typed-2"), "{s}");
+        assert_eq!(code, Some(0), "{s}");
+        assert_eq!(
+            d.inspect(name, "{{.State.Running}}"),
+            "true",
+            "{} detached, the container runs",
+            client.display()
+        );
+        ok(d.docker(&["rm", "-f", name]));
+    }
+    d.assert_clean();
+}

@@ -214,14 +214,20 @@ impl Berthd {
     /// Runs `client run -it --rm busybox sh` in a terminal (`script`), types `input`
     /// line by line, and returns what the terminal showed and the exit code.
     pub fn interactive_shell(&self, client: &Path, input: &[&str]) -> (String, Option<i32>) {
+        self.in_terminal(
+            &format!("{} run -it --rm busybox sh", client.display()),
+            input,
+        )
+    }
+
+    /// Runs `command` in a terminal (`script`), types each of `input` followed by a
+    /// newline — except control bytes alone (ctrl-p ctrl-q), sent as they are — and
+    /// returns what the terminal showed and the exit code.
+    pub fn in_terminal(&self, command: &str, input: &[&str]) -> (String, Option<i32>) {
         use std::io::Write;
         let mut child = self
             .client("script")
-            .args([
-                "-qefc",
-                &format!("{} run -it --rm busybox sh", client.display()),
-                "/dev/null",
-            ])
+            .args(["-qefc", command, "/dev/null"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
@@ -230,7 +236,9 @@ impl Berthd {
         std::thread::sleep(Duration::from_millis(1500));
         for line in input {
             stdin.write_all(line.as_bytes()).expect("type");
-            stdin.write_all(b"\n").expect("type");
+            if !line.bytes().all(|b| b < 0x20) {
+                stdin.write_all(b"\n").expect("type");
+            }
             std::thread::sleep(Duration::from_millis(500));
         }
         let out = child.wait_with_output().expect("script");
