@@ -217,8 +217,9 @@ impl Daemon {
         if host.log_config.typ.is_empty() {
             host.log_config.typ = self.config.log_driver.clone();
         }
-        let mounts = spec::parse_mounts(&host)?;
-        let _ = mounts;
+        // Mounts and security options are checked before anything is made.
+        spec::parse_mounts(&host)?;
+        spec::validate(&host)?;
         let runtime = if host.runtime.is_empty() {
             self.config.default_runtime.clone()
         } else {

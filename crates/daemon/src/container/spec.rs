@@ -3,8 +3,11 @@
 //! user's `Config` and `HostConfig`.
 //!
 //! Docker's defaults are moby's `oci/defaults.go` and `daemon/oci_linux.go`; the
-//! capability list is Docker's default 14. Seccomp and the security options belong
-//! to issue #5 and are not written yet.
+//! capability list is Docker's default 14. The security options (`--privileged`,
+//! `--security-opt`, `--group-add`, `--sysctl`, `--ulimit`, `--pid/--ipc/--uts host`)
+//! are checked by [`validate`] at create time and written by [`generate`]. Seccomp is
+//! not written: `berth-runc` does not enforce it yet, so `seccomp=…` is accepted and
+//! ignored, as are `apparmor=…` and `label=…` on a host without those LSMs.
 
 use std::path::Path;
 
@@ -52,6 +55,85 @@ const READONLY: &[&str] = &[
     "/proc/irq",
     "/proc/sys",
     "/proc/sysrq-trigger",
+];
+
+/// Capability names by bit number (`linux/capability.h`), for reading `CapBnd`.
+const CAP_NAMES: [&str; 41] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+];
+
+/// Sysctls that live in the container's own namespaces (moby `opts.ValidateSysctl`):
+/// these exact keys, and the prefixes in [`SYSCTL_PREFIXES`].
+const SYSCTL_KEYS: &[&str] = &[
+    "kernel.msgmax",
+    "kernel.msgmnb",
+    "kernel.msgmni",
+    "kernel.sem",
+    "kernel.shmall",
+    "kernel.shmmax",
+    "kernel.shmmni",
+    "kernel.shm_rmid_forced",
+];
+const SYSCTL_PREFIXES: &[&str] = &["fs.mqueue.", "net."];
+
+/// `--ulimit` names (go-units `ulimitNameMapping`), each `RLIMIT_<NAME>` in OCI.
+const ULIMITS: &[&str] = &[
+    "as",
+    "core",
+    "cpu",
+    "data",
+    "fsize",
+    "locks",
+    "memlock",
+    "msgqueue",
+    "nice",
+    "nofile",
+    "nproc",
+    "rss",
+    "rtprio",
+    "rttime",
+    "sigpending",
+    "stack",
 ];
 
 /// The default `PATH` when the image sets none.
@@ -304,41 +386,254 @@ pub fn resolve_user(rootfs: &Path, user: &str) -> Result<User> {
     })
 }
 
-/// The capability sets for the process (Docker: bounding, effective, permitted).
+/// The capabilities in a `CapBnd`/`CapEff` mask of `/proc/<pid>/status`.
+fn caps_of_mask(mask: u64) -> Vec<String> {
+    CAP_NAMES
+        .iter()
+        .enumerate()
+        .filter(|(bit, _)| mask & (1 << bit) != 0)
+        .map(|(_, name)| (*name).to_owned())
+        .collect()
+}
+
+/// Every capability the daemon may hand on: its bounding set. Root without some
+/// capability (CAP_SYS_RESOURCE on some CI hosts) must not ask the runtime for it.
+fn held_caps() -> Vec<String> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let mask = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+        .unwrap_or(0);
+    caps_of_mask(mask)
+}
+
+/// `net_admin`, `CAP_NET_ADMIN` and `all` in Docker's spelling.
+fn cap_name(c: &str) -> String {
+    let c = c.to_ascii_uppercase();
+    if c.starts_with("CAP_") || c == "ALL" {
+        c
+    } else {
+        format!("CAP_{c}")
+    }
+}
+
+/// The capability sets for the process (Docker: bounding, effective, permitted),
+/// after moby's `caps.TweakCapabilities`: `--privileged` gets every capability the
+/// daemon holds; `--cap-add ALL` starts from those; drops, then adds, apply.
 pub fn capabilities(host: &HostConfig) -> Value {
-    // `--privileged` (every capability the caller holds) is issue #5's; until then
-    // it gets the default set.
-    let mut caps: Vec<String> = DEFAULT_CAPS.iter().map(|s| s.to_string()).collect();
-    let norm = |c: &str| {
-        let c = c.to_ascii_uppercase();
-        if c.starts_with("CAP_") || c == "ALL" {
-            c
+    let adds: Vec<String> = host.cap_add.iter().flatten().map(|c| cap_name(c)).collect();
+    let drops: Vec<String> = host
+        .cap_drop
+        .iter()
+        .flatten()
+        .map(|c| cap_name(c))
+        .collect();
+    let caps = if host.privileged {
+        held_caps()
+    } else {
+        let mut caps: Vec<String> = if adds.iter().any(|a| a == "ALL") {
+            held_caps()
         } else {
-            format!("CAP_{c}")
-        }
-    };
-    for d in host.cap_drop.iter().flatten() {
-        let d = norm(d);
-        if d == "ALL" {
+            DEFAULT_CAPS.iter().map(|s| s.to_string()).collect()
+        };
+        if drops.iter().any(|d| d == "ALL") {
             caps.clear();
         } else {
-            caps.retain(|c| *c != d);
+            caps.retain(|c| !drops.contains(c));
         }
-    }
-    for a in host.cap_add.iter().flatten() {
-        let a = norm(a);
-        if a != "ALL" && !caps.contains(&a) {
-            caps.push(a);
+        for a in adds {
+            if a != "ALL" && !caps.contains(&a) {
+                caps.push(a);
+            }
         }
-    }
+        caps
+    };
     json!({ "bounding": caps, "effective": caps, "permitted": caps })
+}
+
+/// What `--security-opt` asks for, after moby's `parseSecurityOpt`.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SecurityOpts {
+    pub no_new_privileges: bool,
+    /// `systempaths=unconfined`: no masked or read-only paths.
+    pub unconfined_paths: bool,
+}
+
+/// Parses `HostConfig.SecurityOpt`. `seccomp=…`, `apparmor=…` and `label=…` are
+/// accepted and not enforced (see the module's doc); other keys are refused with
+/// Docker's message.
+pub fn security_opts(h: &HostConfig) -> Result<SecurityOpts> {
+    let mut out = SecurityOpts::default();
+    let opts = h.extra.get("SecurityOpt").and_then(|v| v.as_array());
+    for opt in opts.into_iter().flatten() {
+        let opt = opt.as_str().unwrap_or("");
+        if opt == "no-new-privileges" {
+            out.no_new_privileges = true;
+            continue;
+        }
+        if opt == "disable" {
+            continue;
+        }
+        let (k, v) = opt
+            .split_once('=')
+            .or_else(|| opt.split_once(':'))
+            .ok_or_else(|| Error::invalid(format!("invalid --security-opt 1: {opt:?}")))?;
+        let bad = || Error::invalid(format!("invalid --security-opt 2: {opt:?}"));
+        match k {
+            "label" | "apparmor" | "seccomp" => {}
+            "no-new-privileges" => out.no_new_privileges = parse_bool(v).ok_or_else(bad)?,
+            "systempaths" if v == "unconfined" => out.unconfined_paths = true,
+            _ => return Err(bad()),
+        }
+    }
+    Ok(out)
+}
+
+/// Go's `strconv.ParseBool`.
+fn parse_bool(v: &str) -> Option<bool> {
+    match v {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+/// A namespace mode (`PidMode`, `IpcMode`, `UTSMode`) from `HostConfig.extra`.
+fn ns_mode<'a>(h: &'a HostConfig, key: &str) -> &'a str {
+    h.extra.get(key).and_then(|v| v.as_str()).unwrap_or("")
+}
+
+/// Checks the security options before anything is made: `--security-opt`,
+/// `--sysctl`, `--ulimit`, `--cap-add/--cap-drop` names and the namespace modes.
+pub fn validate(h: &HostConfig) -> Result<()> {
+    security_opts(h)?;
+    for c in h.cap_add.iter().chain(h.cap_drop.iter()).flatten() {
+        let name = cap_name(c);
+        if name != "ALL" && !CAP_NAMES.contains(&name.as_str()) {
+            return Err(Error::invalid(format!("unknown capability: {name:?}")));
+        }
+    }
+    match ns_mode(h, "PidMode") {
+        "" | "host" => {}
+        m if m.starts_with("container:") => {
+            return Err(Error::invalid(format!(
+                "--pid={m} is not supported yet; use --pid=host or none"
+            )))
+        }
+        m => return Err(Error::invalid(format!("invalid PID mode: {m}"))),
+    }
+    let ipc = ns_mode(h, "IpcMode");
+    match ipc {
+        "" | "host" | "private" | "shareable" | "none" => {}
+        m if m.starts_with("container:") => {
+            return Err(Error::invalid(format!(
+                "--ipc={m} is not supported yet; use --ipc=host, private, shareable or none"
+            )))
+        }
+        m => return Err(Error::invalid(format!("invalid IPC mode: {m}"))),
+    }
+    match ns_mode(h, "UTSMode") {
+        "" | "host" => {}
+        m => return Err(Error::invalid(format!("invalid UTS mode: {m}"))),
+    }
+    if let Some(sysctls) = h.extra.get("Sysctls").and_then(|v| v.as_object()) {
+        for (k, v) in sysctls {
+            let namespaced = SYSCTL_KEYS.contains(&k.as_str())
+                || SYSCTL_PREFIXES.iter().any(|p| k.starts_with(p));
+            if !namespaced {
+                return Err(Error::invalid(format!(
+                    "invalid argument: sysctl '{k}' is not whitelisted"
+                )));
+            }
+            if !k.starts_with("net.") && ipc == "host" {
+                return Err(Error::invalid(format!(
+                    "sysctl {k:?} is not allowed in the host's IPC namespace"
+                )));
+            }
+            if k.starts_with("net.") && h.network_mode == "host" {
+                return Err(Error::invalid(format!(
+                    "sysctl {k:?} is not allowed in the host's network namespace"
+                )));
+            }
+            if !v.is_string() {
+                return Err(Error::invalid(format!(
+                    "invalid argument: sysctl '{k}' needs a string value"
+                )));
+            }
+        }
+    }
+    rlimits(h)?;
+    Ok(())
+}
+
+/// `HostConfig.Ulimits` as OCI `process.rlimits`.
+fn rlimits(h: &HostConfig) -> Result<Vec<Value>> {
+    let mut out = Vec::new();
+    let ulimits = h.extra.get("Ulimits").and_then(|v| v.as_array());
+    for u in ulimits.into_iter().flatten() {
+        let name = u["Name"].as_str().unwrap_or("");
+        if !ULIMITS.contains(&name) {
+            return Err(Error::invalid(format!("invalid ulimit type: {name}")));
+        }
+        let (soft, hard) = (
+            u["Soft"].as_i64().unwrap_or(0),
+            u["Hard"].as_i64().unwrap_or(0),
+        );
+        if soft > hard {
+            return Err(Error::invalid(format!(
+                "ulimit soft limit must be less than or equal to hard limit: {soft} > {hard}"
+            )));
+        }
+        // Docker's -1 is "unlimited": RLIM_INFINITY.
+        let limit = |v: i64| if v < 0 { u64::MAX } else { v as u64 };
+        out.push(json!({
+            "type": format!("RLIMIT_{}", name.to_ascii_uppercase()),
+            "soft": limit(soft),
+            "hard": limit(hard),
+        }));
+    }
+    Ok(out)
+}
+
+/// `--group-add`: numeric gids, or names looked up in the container's `/etc/group`.
+fn group_add(rootfs: &Path, groups: &[String]) -> Result<Vec<u32>> {
+    let group = std::fs::read_to_string(rootfs.join("etc/group")).unwrap_or_default();
+    groups
+        .iter()
+        .map(|g| {
+            let found = group
+                .lines()
+                .map(|l| l.split(':').collect::<Vec<_>>())
+                .find(|f| f.len() >= 3 && f[0] == g)
+                .and_then(|f| f[2].parse().ok());
+            found.or_else(|| g.parse().ok()).ok_or_else(|| {
+                Error::invalid(format!(
+                    "unable to find group {g}: no matching entries in group file"
+                ))
+            })
+        })
+        .collect()
 }
 
 /// The OCI `config.json` of a container.
 pub fn generate(input: &SpecInput<'_>) -> Result<Value> {
     let c = input.config;
     let h = input.host;
+    validate(h)?;
+    let security = security_opts(h)?;
     let user = resolve_user(input.rootfs, &c.user)?;
+    let mut additional_gids = user.additional.clone();
+    for g in group_add(input.rootfs, h.group_add.as_deref().unwrap_or_default())? {
+        if g != user.gid && !additional_gids.contains(&g) {
+            additional_gids.push(g);
+        }
+    }
+    let (pid_host, ipc_mode, uts_host) = (
+        ns_mode(h, "PidMode") == "host",
+        ns_mode(h, "IpcMode"),
+        ns_mode(h, "UTSMode") == "host",
+    );
     let mut args = input.args.to_vec();
     if args.is_empty() {
         return Err(Error::invalid("no command specified"));
@@ -357,16 +652,26 @@ pub fn generate(input: &SpecInput<'_>) -> Result<Value> {
         c.hostname.clone()
     };
 
+    // `--privileged`: /sys and its cgroups are writable (moby `WithSysfs`/`WithCgroups`).
+    let sys_mode = if h.privileged { "rw" } else { "ro" };
     let mut mounts = vec![
         json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
         json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
         json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
-        json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]}),
-        json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["ro", "nosuid", "noexec", "nodev"]}),
+        json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", sys_mode]}),
+        json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": [sys_mode, "nosuid", "noexec", "nodev"]}),
         json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
     ];
-    let shm = if h.shm_size > 0 { h.shm_size } else { 64 << 20 };
-    mounts.push(json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={shm}")]}));
+    match ipc_mode {
+        // `--ipc none`: no /dev/shm at all.
+        "none" => {}
+        // `--ipc host`: the host's /dev/shm (moby `setupIpcDirs`).
+        "host" => mounts.push(json!({"destination": "/dev/shm", "type": "bind", "source": "/dev/shm", "options": ["rbind", "rprivate"]})),
+        _ => {
+            let shm = if h.shm_size > 0 { h.shm_size } else { 64 << 20 };
+            mounts.push(json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={shm}")]}));
+        }
+    }
     for file in ["resolv.conf", "hostname", "hosts"] {
         mounts.push(json!({
             "destination": format!("/etc/{file}"),
@@ -401,6 +706,10 @@ pub fn generate(input: &SpecInput<'_>) -> Result<Value> {
             {"allow": true, "type": "b", "access": "m"},
         ],
     });
+    if h.privileged {
+        // Every device may be used; the host's device nodes are not copied in.
+        resources["devices"] = json!([{"allow": true, "access": "rwm"}]);
+    }
     let mut memory = serde_json::Map::new();
     if h.memory > 0 {
         memory.insert("limit".into(), json!(h.memory));
@@ -453,10 +762,14 @@ pub fn generate(input: &SpecInput<'_>) -> Result<Value> {
         "env": input.env,
         "cwd": cwd,
         "capabilities": capabilities(h),
-        "noNewPrivileges": false,
+        "noNewPrivileges": security.no_new_privileges,
     });
-    if !user.additional.is_empty() {
-        process["user"]["additionalGids"] = json!(user.additional);
+    if !additional_gids.is_empty() {
+        process["user"]["additionalGids"] = json!(additional_gids);
+    }
+    let rlimits = rlimits(h)?;
+    if !rlimits.is_empty() {
+        process["rlimits"] = json!(rlimits);
     }
     if h.oom_score_adj != 0 {
         process["oomScoreAdj"] = json!(h.oom_score_adj);
@@ -468,23 +781,42 @@ pub fn generate(input: &SpecInput<'_>) -> Result<Value> {
     let mut linux = json!({
         "resources": resources,
         "cgroupsPath": format!("{}/{}", input.cgroup_parent.trim_end_matches('/'), input.id),
-        "namespaces": [
-            {"type": "mount"}, {"type": "network"}, {"type": "uts"}, {"type": "pid"}, {"type": "ipc"},
-        ],
     });
-    if !h.privileged {
+    let mut namespaces = vec![json!({"type": "mount"}), json!({"type": "network"})];
+    for (ns, host) in [
+        ("uts", uts_host),
+        ("pid", pid_host),
+        ("ipc", ipc_mode == "host"),
+    ] {
+        if !host {
+            namespaces.push(json!({ "type": ns }));
+        }
+    }
+    linux["namespaces"] = json!(namespaces);
+    if !h.privileged && !security.unconfined_paths {
         linux["maskedPaths"] = json!(MASKED);
         linux["readonlyPaths"] = json!(READONLY);
     }
-    Ok(json!({
+    if let Some(sysctls) = h
+        .extra
+        .get("Sysctls")
+        .filter(|s| s.as_object().is_some_and(|m| !m.is_empty()))
+    {
+        linux["sysctl"] = sysctls.clone();
+    }
+    let mut spec = json!({
         "ociVersion": "1.0.2-dev",
         "process": process,
         "root": {"path": input.rootfs, "readonly": h.readonly_rootfs},
-        "hostname": hostname,
-        "domainname": c.domainname,
         "mounts": mounts,
         "linux": linux,
-    }))
+    });
+    // `--uts host`: the host's names stay; the runtime must not set any.
+    if !uts_host {
+        spec["hostname"] = json!(hostname);
+        spec["domainname"] = json!(c.domainname);
+    }
+    Ok(spec)
 }
 
 /// Docker's merge of the image's environment with the user's: the user's
@@ -583,5 +915,134 @@ mod tests {
             ..HostConfig::default()
         };
         assert_eq!(capabilities(&h)["bounding"], json!(["CAP_NET_ADMIN"]));
+    }
+
+    fn host_with(extra: Value) -> HostConfig {
+        HostConfig {
+            extra: extra.as_object().cloned().unwrap_or_default(),
+            ..HostConfig::default()
+        }
+    }
+
+    #[test]
+    fn capability_masks_map_to_names() {
+        assert_eq!(caps_of_mask(0b101), ["CAP_CHOWN", "CAP_DAC_READ_SEARCH"]);
+        // Root without CAP_SYS_RESOURCE (bit 24) is not given it.
+        let caps = caps_of_mask(0x1fffeffffff);
+        assert_eq!(caps.len(), 40);
+        assert!(!caps.contains(&"CAP_SYS_RESOURCE".to_owned()));
+        assert!(caps.contains(&"CAP_CHECKPOINT_RESTORE".to_owned()));
+    }
+
+    #[test]
+    fn privileged_gets_what_the_daemon_holds() {
+        let h = HostConfig {
+            privileged: true,
+            cap_drop: Some(vec!["ALL".into()]),
+            ..HostConfig::default()
+        };
+        assert_eq!(capabilities(&h)["bounding"], json!(held_caps()));
+        let h = HostConfig {
+            cap_add: Some(vec!["ALL".into()]),
+            cap_drop: Some(vec!["chown".into()]),
+            ..HostConfig::default()
+        };
+        let caps = capabilities(&h)["bounding"].clone();
+        assert!(!caps.as_array().unwrap().contains(&json!("CAP_CHOWN")));
+        assert_eq!(caps.as_array().unwrap().len(), held_caps().len() - 1);
+    }
+
+    #[test]
+    fn security_opts_parse_as_docker_does() {
+        let opts = |o: Value| security_opts(&host_with(json!({ "SecurityOpt": o })));
+        assert!(
+            opts(json!(["no-new-privileges"]))
+                .unwrap()
+                .no_new_privileges
+        );
+        assert!(
+            opts(json!(["no-new-privileges=true"]))
+                .unwrap()
+                .no_new_privileges
+        );
+        assert!(
+            !opts(json!(["no-new-privileges=false"]))
+                .unwrap()
+                .no_new_privileges
+        );
+        assert!(
+            opts(json!(["systempaths=unconfined"]))
+                .unwrap()
+                .unconfined_paths
+        );
+        let accepted = json!([
+            "seccomp=unconfined",
+            "apparmor=x",
+            "label=disable",
+            "seccomp={}"
+        ]);
+        assert_eq!(opts(accepted).unwrap(), SecurityOpts::default());
+        let e = opts(json!(["foo=bar"])).unwrap_err();
+        assert!(
+            e.message.contains("invalid --security-opt 2: \"foo=bar\""),
+            "{e}"
+        );
+        let e = opts(json!(["nonsense"])).unwrap_err();
+        assert!(e.message.contains("nonsense"), "{e}");
+        let e = opts(json!(["no-new-privileges=maybe"])).unwrap_err();
+        assert!(e.message.contains("no-new-privileges=maybe"), "{e}");
+    }
+
+    #[test]
+    fn sysctls_must_be_namespaced() {
+        let check = |k: &str| validate(&host_with(json!({ "Sysctls": { k: "1" } })));
+        for ok in ["net.ipv4.ip_forward", "kernel.shmmax", "fs.mqueue.msg_max"] {
+            check(ok).unwrap();
+        }
+        for bad in ["kernel.hostname", "vm.swappiness", "fs.file-max"] {
+            let e = check(bad).unwrap_err();
+            assert!(
+                e.message
+                    .contains(&format!("sysctl '{bad}' is not whitelisted")),
+                "{e}"
+            );
+        }
+        let h = host_with(json!({ "Sysctls": { "kernel.shmmax": "1" }, "IpcMode": "host" }));
+        assert!(validate(&h).is_err());
+    }
+
+    #[test]
+    fn ulimits_become_rlimits() {
+        let h = host_with(json!({ "Ulimits": [
+            {"Name": "nofile", "Soft": 1024, "Hard": 2048},
+            {"Name": "core", "Soft": -1, "Hard": -1},
+        ] }));
+        assert_eq!(
+            rlimits(&h).unwrap(),
+            [
+                json!({"type": "RLIMIT_NOFILE", "soft": 1024, "hard": 2048}),
+                json!({"type": "RLIMIT_CORE", "soft": u64::MAX, "hard": u64::MAX}),
+            ]
+        );
+        let h = host_with(json!({ "Ulimits": [{"Name": "nosuch", "Soft": 1, "Hard": 1}] }));
+        assert!(validate(&h).unwrap_err().message.contains("nosuch"));
+        let h = host_with(json!({ "Ulimits": [{"Name": "nofile", "Soft": 2, "Hard": 1}] }));
+        assert!(validate(&h).is_err());
+    }
+
+    #[test]
+    fn namespace_modes_and_group_add() {
+        validate(&host_with(
+            json!({"PidMode": "host", "IpcMode": "host", "UTSMode": "host"}),
+        ))
+        .unwrap();
+        assert!(validate(&host_with(json!({"PidMode": "bogus"}))).is_err());
+        assert!(validate(&host_with(json!({"UTSMode": "container:x"}))).is_err());
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("etc")).unwrap();
+        std::fs::write(dir.path().join("etc/group"), "root:x:0:\naudio:x:29:\n").unwrap();
+        let groups = ["audio".to_owned(), "1234".to_owned()];
+        assert_eq!(group_add(dir.path(), &groups).unwrap(), [29, 1234]);
+        assert!(group_add(dir.path(), &["video".to_owned()]).is_err());
     }
 }
