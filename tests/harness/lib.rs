@@ -38,31 +38,44 @@ pub struct Berthd {
     pub socket: PathBuf,
     pub cgroup_parent: String,
     child: Option<Child>,
+    /// Set by the first [`Berthd::spawn`]: a daemon that never ran has nothing to clean.
+    spawned: bool,
 }
 
 impl Berthd {
     /// Starts a berthd and loads busybox into it.
     pub fn start() -> Berthd {
-        let dir = tempfile::Builder::new()
-            .prefix("berth-e2e-")
-            .tempdir_in("/tmp")
-            .expect("tempdir");
-        let name = dir
-            .path()
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .into_owned();
-        let mut d = Berthd {
-            socket: dir.path().join("berth.sock"),
-            cgroup_parent: format!("/{name}"),
-            dir,
-            child: None,
-        };
+        Berthd::start_with(None)
+    }
+
+    fn start_with(config: Option<&str>) -> Berthd {
+        let mut d = Berthd::unstarted();
+        if let Some(config) = config {
+            std::fs::write(d.dir.path().join("daemon.json"), config).expect("write daemon.json");
+        }
         d.spawn();
         let out = d.docker(&["load", "-i", BUSYBOX_ARCHIVE]);
         assert!(out.status.success(), "docker load: {}", text(&out.stderr));
         d
+    }
+
+    /// The berthd command line for this daemon's directory, socket and cgroup parent.
+    fn command(&self) -> Command {
+        let mut c = Command::new(workspace_bin("berthd"));
+        c.arg("-H")
+            .arg(format!("unix://{}", self.socket.display()))
+            .arg("--data-root")
+            .arg(self.data_root())
+            .arg("--exec-root")
+            .arg(self.exec_root())
+            .arg("--config-file")
+            .arg(self.dir.path().join("daemon.json"))
+            .arg("--pidfile")
+            .arg(self.dir.path().join("berthd.pid"))
+            .arg("--cgroup-parent")
+            .arg(&self.cgroup_parent)
+            .stdin(Stdio::null());
+        c
     }
 
     pub fn data_root(&self) -> PathBuf {
@@ -80,25 +93,14 @@ impl Berthd {
             .append(true)
             .open(self.dir.path().join("berthd.log"))
             .expect("log file");
-        let child = Command::new(workspace_bin("berthd"))
-            .arg("-H")
-            .arg(format!("unix://{}", self.socket.display()))
-            .arg("--data-root")
-            .arg(self.data_root())
-            .arg("--exec-root")
-            .arg(self.exec_root())
-            .arg("--config-file")
-            .arg(self.dir.path().join("daemon.json"))
-            .arg("--pidfile")
-            .arg(self.dir.path().join("berthd.pid"))
-            .arg("--cgroup-parent")
-            .arg(&self.cgroup_parent)
-            .stdin(Stdio::null())
+        let child = self
+            .command()
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
             .spawn()
             .expect("start berthd");
         self.child = Some(child);
+        self.spawned = true;
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if std::os::unix::net::UnixStream::connect(&self.socket).is_ok() {
@@ -330,6 +332,9 @@ impl Berthd {
 
 impl Drop for Berthd {
     fn drop(&mut self) {
+        if !self.spawned {
+            return;
+        }
         if self.child.is_none() && std::os::unix::net::UnixStream::connect(&self.socket).is_err() {
             self.spawn();
         }
@@ -401,45 +406,27 @@ impl Berthd {
             cgroup_parent: format!("/{name}"),
             dir,
             child: None,
+            spawned: false,
         }
     }
 
     /// Writes `config` as the daemon's `daemon.json`, then starts it and loads busybox.
     pub fn start_with_config(config: &str) -> Berthd {
-        let mut d = Berthd::unstarted();
-        std::fs::write(d.dir.path().join("daemon.json"), config).expect("write daemon.json");
-        d.spawn();
-        let out = d.docker(&["load", "-i", BUSYBOX_ARCHIVE]);
-        assert!(out.status.success(), "docker load: {}", text(&out.stderr));
-        d
+        Berthd::start_with(Some(config))
     }
 
     /// Starts berthd with `config` as its `daemon.json` and expects it to refuse:
     /// returns its exit code and what it wrote. Panics if it listens instead.
     pub fn refuses_to_start_with_config(config: &str) -> (Option<i32>, String) {
-        let dir = tempfile::Builder::new()
-            .prefix("berth-e2e-")
-            .tempdir_in("/tmp")
-            .expect("tempdir");
-        let d = dir.path();
-        let socket = d.join("berth.sock");
-        std::fs::write(d.join("daemon.json"), config).expect("write daemon.json");
-        let mut child = Command::new(workspace_bin("berthd"))
-            .arg("-H")
-            .arg(format!("unix://{}", socket.display()))
-            .arg("--data-root")
-            .arg(d.join("data"))
-            .arg("--exec-root")
-            .arg(d.join("exec"))
-            .arg("--config-file")
-            .arg(d.join("daemon.json"))
-            .arg("--cgroup-parent")
-            .arg(format!("/{}", d.file_name().unwrap().to_string_lossy()))
-            .stdin(Stdio::null())
+        let d = Berthd::unstarted();
+        std::fs::write(d.dir.path().join("daemon.json"), config).expect("write daemon.json");
+        let mut child = d
+            .command()
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("start berthd");
+        let socket = d.socket.clone();
         let deadline = Instant::now() + Duration::from_secs(20);
         while !matches!(child.try_wait(), Ok(Some(_))) {
             if Instant::now() > deadline || std::os::unix::net::UnixStream::connect(&socket).is_ok()
