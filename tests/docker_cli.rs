@@ -107,6 +107,13 @@ fn detached_container_lifecycle() {
         ok(d.docker(&["ps", "-q", "--filter", "name=nope"])).trim(),
         ""
     );
+    for ancestor in ["busybox", "busybox:latest"] {
+        let filter = format!("ancestor={ancestor}");
+        assert_eq!(
+            ok(d.docker(&["ps", "-q", "--filter", &filter])).trim(),
+            &id[..12]
+        );
+    }
 
     let pid = d.inspect("web", "{{.State.Pid}}");
     assert!(pid_alive(&pid), "pid {pid} of a running container");

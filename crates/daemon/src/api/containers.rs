@@ -532,7 +532,13 @@ fn summary(r: &Record) -> Value {
     })
 }
 
-fn matches(r: &Record, d: &Daemon, filters: &BTreeMap<String, Vec<String>>) -> Result<bool> {
+/// Whether a container passes the `ps` filters; `ancestor_ids` are the image IDs the
+/// `ancestor` values name, looked up once per list.
+fn matches(
+    r: &Record,
+    filters: &BTreeMap<String, Vec<String>>,
+    ancestor_ids: &[String],
+) -> Result<bool> {
     for (key, values) in filters {
         let ok = match key.as_str() {
             "name" => values.iter().any(|v| {
@@ -561,17 +567,14 @@ fn matches(r: &Record, d: &Daemon, filters: &BTreeMap<String, Vec<String>>) -> R
             "exited" => values.iter().any(|v| {
                 r.state.status == Status::Exited && v.parse::<i32>().ok() == Some(r.state.exit_code)
             }),
-            "ancestor" => values.iter().any(|v| {
-                r.image_name == *v
-                    || r.image_id
-                        .strip_prefix("sha256:")
-                        .is_some_and(|h| h.starts_with(v.strip_prefix("sha256:").unwrap_or(v)))
-                    || d.images
-                        .resolve(v)
-                        .ok()
-                        .and_then(|res| d.images.inspect(&res.manifest.to_string()).ok())
-                        .is_some_and(|i| i.id.to_string() == r.image_id)
-            }),
+            "ancestor" => {
+                values.iter().any(|v| {
+                    r.image_name == *v
+                        || r.image_id
+                            .strip_prefix("sha256:")
+                            .is_some_and(|h| h.starts_with(v.strip_prefix("sha256:").unwrap_or(v)))
+                }) || ancestor_ids.contains(&r.image_id)
+            }
             "before" | "since" | "volume" | "network" | "publish" | "expose" | "health"
             | "isolation" | "is-task" => true,
             other => return Err(Error::invalid(format!("Invalid filter '{other}'"))),
@@ -590,13 +593,19 @@ async fn list(State(d): State<AppState>, RawQuery(q): RawQuery) -> Result<Respon
     let limit = q.int("limit")?.filter(|n| *n > 0);
     let d2 = d.clone();
     let out = blocking(move || {
+        let ancestor_ids: Vec<String> = filters
+            .get("ancestor")
+            .into_iter()
+            .flatten()
+            .filter_map(|v| d2.images.inspect(v).ok().map(|i| i.id.to_string()))
+            .collect();
         let mut out = Vec::new();
         for e in d2.all() {
             let r = e.snapshot();
             if !all && !r.state.status.is_live() && r.state.status != Status::Restarting {
                 continue;
             }
-            if !matches(&r, &d2, &filters)? {
+            if !matches(&r, &filters, &ancestor_ids)? {
                 continue;
             }
             out.push(summary(&r));

@@ -88,25 +88,13 @@ async fn create(
         pid: 0,
     };
     let id = exec.id.clone();
+    let action = format!("exec_create: {}", exec.cmd.join(" "));
     d.execs
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .insert(id.clone(), exec);
-    d.emit(
-        &e,
-        &format!("exec_create: {}", b_cmd_line(&d, &id)),
-        &[("execID", id.clone())],
-    );
+    d.emit(&e, &action, &[("execID", id.clone())]);
     Ok(json(StatusCode::CREATED, json!({"Id": id})))
-}
-
-fn b_cmd_line(d: &Daemon, id: &str) -> String {
-    d.execs
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(id)
-        .map(|x| x.cmd.join(" "))
-        .unwrap_or_default()
 }
 
 fn get_exec(d: &Daemon, id: &str) -> Result<Exec> {
