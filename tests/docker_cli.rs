@@ -129,6 +129,13 @@ fn detached_container_lifecycle() {
     assert_eq!(out.trim(), format!("in-{}", &id[..12]));
     let out = d.docker(&["exec", "web", "sh", "-c", "exit 4"]);
     assert_eq!(out.status.code(), Some(4));
+    // A command that is not there: Docker's 127 and its words.
+    let out = d.docker(&["exec", "web", "no-such-command"]);
+    assert_eq!(out.status.code(), Some(127), "{out:?}");
+    assert!(
+        text(&out.stdout).contains("executable file not found"),
+        "{out:?}"
+    );
     let out = ok(d.docker(&[
         "exec",
         "-e",

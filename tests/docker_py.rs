@@ -17,6 +17,13 @@ ctr.reload()
 assert ctr.status == "running", ctr.status
 code, (o, e) = ctr.exec_run(["sh", "-c", "echo o; echo e >&2; exit 2"], demux=True)
 assert (code, o, e) == (2, b"o\n", b"e\n"), (code, o, e)
+# Regression: output written right after the response head was lost, as docker-py
+# reads the head through a buffer it then drops.
+for i in range(20):
+    r = ctr.exec_run(["echo", str(i)], demux=True)
+    assert (r.exit_code, r.output) == (0, (str(i).encode() + b"\n", None)), (i, r)
+r = ctr.exec_run(["no-such-command"])
+assert r.exit_code == 127 and b"executable file not found" in r.output, r
 import time
 for _ in range(50):
     if ctr.logs() == b"started\n":

@@ -9,6 +9,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use tokio::io::AsyncWriteExt;
 
 use super::{hijack, json, parse_json, AppState, Query};
 use crate::container::spec;
@@ -191,73 +192,116 @@ async fn start(
         x.started = true;
         x.running = true;
     });
-    let detach = b.detach;
-    let exec_id = id.clone();
-    let stdin = x.attach_stdin;
-    let s2 = sock.clone();
-    let started =
-        blocking(move || Ok(berth_shim::ShimClient::new(s2).exec(&exec_id, proc, stdin, detach)?))
-            .await;
-    let (pid, stream) = match started {
-        Ok(v) => v,
-        Err(err) => {
-            let code = if err.message.contains("executable file not found")
-                || err.message.contains("no such file")
-            {
-                127
-            } else {
-                126
-            };
-            set_exec(&d, &id, |x| {
-                x.running = false;
-                x.exit_code = Some(code);
-            });
-            return Err(err);
-        }
+    let launch = Launch {
+        d: d.clone(),
+        id: id.clone(),
+        entry: e,
+        sock,
+        cmd: x.cmd.join(" "),
     };
-    set_exec(&d, &id, |x| x.pid = pid);
-    d.emit(
-        &e,
-        &format!("exec_start: {}", x.cmd.join(" ")),
-        &[("execID", id.clone())],
-    );
-    let waiter = {
-        let d = d.clone();
-        let id = id.clone();
-        let e = e.clone();
-        async move {
-            let s = sock.clone();
-            let i = id.clone();
-            let code = blocking(move || Ok(berth_shim::ShimClient::new(s).exec_wait(&i)?))
-                .await
-                .map(|x| x.code)
-                .unwrap_or(-1);
-            set_exec(&d, &id, |x| {
-                x.running = false;
-                x.exit_code = Some(code);
-            });
-            d.emit(
-                &e,
-                "exec_die",
-                &[("execID", id.clone()), ("exitCode", code.to_string())],
-            );
-        }
-    };
-    if detach {
-        tokio::spawn(waiter);
+    if b.detach {
+        launch.run(proc, false, true).await?;
         return Ok(StatusCode::OK.into_response());
     }
-    let Some(stream) = stream else {
-        tokio::spawn(waiter);
-        return Ok(StatusCode::OK.into_response());
-    };
+    let (stdin, tty) = (x.attach_stdin, x.tty);
     let req = Request::from_parts(parts, axum::body::Body::empty());
-    let _ = b.tty;
-    // The exit code is recorded before the client sees the end of the stream, so
-    // the `GET /exec/{id}/json` that follows it reads the real code.
-    Ok(hijack(req, move |client| async move {
-        super::bridge(client, stream, waiter).await;
+    // The process starts once the response head is out, as dockerd does: docker-py
+    // reads the head through a buffer it then throws away, so output that arrived
+    // with the head would be lost (regression test: docker_py's exec_run).
+    Ok(hijack(req, move |mut client| async move {
+        match launch.run(proc, stdin, false).await {
+            Ok(Some(stream)) => super::bridge(client, stream, launch.wait()).await,
+            Ok(None) => launch.wait().await,
+            Err(err) => {
+                // As dockerd: the error goes to the client's stdout, and the exit
+                // code (126 or 127) to `GET /exec/{id}/json`.
+                let text = format!("{}\r\n", err.message);
+                let mut out = Vec::new();
+                if !tty {
+                    out.extend_from_slice(&[1, 0, 0, 0]);
+                    out.extend_from_slice(&(text.len() as u32).to_be_bytes());
+                }
+                out.extend_from_slice(text.as_bytes());
+                let _ = client.write_all(&out).await;
+                let _ = client.shutdown().await;
+            }
+        }
     }))
+}
+
+/// One exec being started: where it runs and what to record about it.
+#[derive(Clone)]
+struct Launch {
+    d: AppState,
+    id: String,
+    entry: std::sync::Arc<crate::daemon::Entry>,
+    sock: std::path::PathBuf,
+    cmd: String,
+}
+
+impl Launch {
+    /// Starts the process in the shim; the stream of its output unless detached.
+    /// A failure records Docker's exit code: 127 when the command is not found,
+    /// 126 otherwise.
+    async fn run(
+        &self,
+        proc: Value,
+        stdin: bool,
+        detach: bool,
+    ) -> Result<Option<std::os::unix::net::UnixStream>> {
+        let (sock, exec_id) = (self.sock.clone(), self.id.clone());
+        let started = blocking(move || {
+            Ok(berth_shim::ShimClient::new(sock).exec(&exec_id, proc, stdin, detach)?)
+        })
+        .await;
+        let (pid, stream) = match started {
+            Ok(v) => v,
+            Err(err) => {
+                let code = if err.message.contains("executable file not found")
+                    || err.message.contains("no such file")
+                {
+                    127
+                } else {
+                    126
+                };
+                set_exec(&self.d, &self.id, |x| {
+                    x.running = false;
+                    x.exit_code = Some(code);
+                });
+                return Err(err);
+            }
+        };
+        set_exec(&self.d, &self.id, |x| x.pid = pid);
+        self.d.emit(
+            &self.entry,
+            &format!("exec_start: {}", self.cmd),
+            &[("execID", self.id.clone())],
+        );
+        if detach || stream.is_none() {
+            let this = self.clone();
+            tokio::spawn(async move { this.wait().await });
+        }
+        Ok(stream)
+    }
+
+    /// Waits for the exit and records it; the bridge runs this before it ends the
+    /// client's stream, so the `GET /exec/{id}/json` that follows reads the real code.
+    async fn wait(&self) {
+        let (s, i) = (self.sock.clone(), self.id.clone());
+        let code = blocking(move || Ok(berth_shim::ShimClient::new(s).exec_wait(&i)?))
+            .await
+            .map(|x| x.code)
+            .unwrap_or(-1);
+        set_exec(&self.d, &self.id, |x| {
+            x.running = false;
+            x.exit_code = Some(code);
+        });
+        self.d.emit(
+            &self.entry,
+            "exec_die",
+            &[("execID", self.id.clone()), ("exitCode", code.to_string())],
+        );
+    }
 }
 
 async fn resize(
