@@ -220,7 +220,21 @@ fn relative(path: &Path) -> PathBuf {
 pub trait CgroupManager {
     /// Create the cgroup dirs (mkdir -p) in every hierarchy and write `pid`
     /// into `cgroup.procs`.
-    fn apply(&self, pid: i32) -> Result<(), CgroupError>;
+    fn apply(&self, pid: i32) -> Result<(), CgroupError> {
+        self.create()?;
+        self.join(pid)
+    }
+    /// Create the cgroup dirs (mkdir -p) in every hierarchy, without joining.
+    fn create(&self) -> Result<(), CgroupError>;
+    /// Write `pid` into `cgroup.procs` of every hierarchy.
+    fn join(&self, pid: i32) -> Result<(), CgroupError>;
+    /// Move the calling process into the cgroup. Only for a single-threaded caller
+    /// (a fresh fork): v1 writes `0` to `tasks`, which moves the caller's one
+    /// thread and, unlike a write to `cgroup.procs`, skips the global
+    /// threadgroup lock, whose write side waits for an RCU grace period
+    /// (5–14 ms here, on every container start and exec; see the kernel's
+    /// `cgroup_procs_write_start`). v2 writes `0` to `cgroup.procs`.
+    fn join_self(&self) -> Result<(), CgroupError>;
     /// Write resource limits; returns warnings for settings the kernel lacks.
     fn set(&self, resources: &LinuxResources) -> Result<Vec<String>, CgroupError>;
     /// Freeze every process and wait until the kernel reports it frozen.

@@ -529,18 +529,32 @@ fn create_cpuset(mount: &Path, rel: &Path) -> Result<(), CgroupError> {
 }
 
 impl CgroupManager for V1Manager {
-    fn apply(&self, pid: i32) -> Result<(), CgroupError> {
+    fn create(&self) -> Result<(), CgroupError> {
         for (keys, mount) in self.hierarchies() {
-            let dir = mount.join(&self.rel);
             if keys.contains(&"cpuset") {
                 create_cpuset(mount, &self.rel)?;
             } else {
-                std::fs::create_dir_all(&dir).map_err(|source| CgroupError::CreateDir {
-                    path: dir.clone(),
-                    source,
-                })?;
+                let dir = mount.join(&self.rel);
+                std::fs::create_dir_all(&dir)
+                    .map_err(|source| CgroupError::CreateDir { path: dir, source })?;
             }
-            fs::write(&dir.join("cgroup.procs"), &pid.to_string())?;
+        }
+        Ok(())
+    }
+
+    fn join(&self, pid: i32) -> Result<(), CgroupError> {
+        for (_, mount) in self.hierarchies() {
+            fs::write(
+                &mount.join(&self.rel).join("cgroup.procs"),
+                &pid.to_string(),
+            )?;
+        }
+        Ok(())
+    }
+
+    fn join_self(&self) -> Result<(), CgroupError> {
+        for (_, mount) in self.hierarchies() {
+            fs::write(&mount.join(&self.rel).join("tasks"), "0")?;
         }
         Ok(())
     }
@@ -687,7 +701,7 @@ mod tests {
 
     /// Files the kernel would create in a new cgroup, per hierarchy dir.
     fn files_for(hierarchy: &str) -> Vec<(&'static str, &'static str)> {
-        let mut f = vec![("cgroup.procs", "")];
+        let mut f = vec![("cgroup.procs", ""), ("tasks", "")];
         f.extend(match hierarchy {
             "cpu" => vec![
                 ("cpu.shares", "1024"),
@@ -757,6 +771,18 @@ mod tests {
         assert_eq!(read(tmp.path().join("cpuset/berth/cpuset.mems")), "0");
         assert_eq!(read(tmp.path().join("cpuset/berth/ctr/cpuset.cpus")), "1");
         assert_eq!(read(tmp.path().join("cpuset/berth/ctr/cpuset.mems")), "0");
+    }
+
+    #[test]
+    fn join_self_writes_zero_to_tasks_not_cgroup_procs() {
+        let tmp = fixture("berth/ctr");
+        let mgr = V1Manager::new(tmp.path(), Path::new("/berth/ctr"));
+        mgr.create().unwrap();
+        mgr.join_self().unwrap();
+        for dir in mgr.paths().values() {
+            assert_eq!(read(dir.join("tasks")), "0", "{}", dir.display());
+            assert_eq!(read(dir.join("cgroup.procs")), "", "{}", dir.display());
+        }
     }
 
     #[test]

@@ -46,7 +46,7 @@ impl V2Manager {
 
     /// Create the ancestors, enabling controllers in each one's
     /// `cgroup.subtree_control`, then the leaf.
-    fn create(&self) -> Result<(), CgroupError> {
+    fn make_dirs(&self) -> Result<(), CgroupError> {
         let mut dir = self.root.clone();
         let mut available = controllers(&dir, WANTED);
         let mut comps = self.rel.components().peekable();
@@ -323,9 +323,16 @@ pub(super) fn swap_max(
 }
 
 impl CgroupManager for V2Manager {
-    fn apply(&self, pid: i32) -> Result<(), CgroupError> {
-        self.create()?;
+    fn create(&self) -> Result<(), CgroupError> {
+        self.make_dirs()
+    }
+
+    fn join(&self, pid: i32) -> Result<(), CgroupError> {
         fs::write(&self.dir().join("cgroup.procs"), &pid.to_string())
+    }
+
+    fn join_self(&self) -> Result<(), CgroupError> {
+        fs::write(&self.dir().join("cgroup.procs"), "0")
     }
 
     fn set(&self, r: &LinuxResources) -> Result<Vec<String>, CgroupError> {
@@ -455,6 +462,16 @@ mod tests {
 
     fn resources(json: serde_json::Value) -> LinuxResources {
         serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn join_self_writes_zero_to_the_leafs_cgroup_procs() {
+        let tmp = fixture("cpu memory pids\n", "berth/ctr");
+        let mgr = V2Manager::new(tmp.path(), Path::new("/berth/ctr"));
+        mgr.create().unwrap();
+        mgr.join_self().unwrap();
+        assert_eq!(read(tmp.path().join("berth/ctr/cgroup.procs")), "0");
+        assert_eq!(read(tmp.path().join("cgroup.procs")), "");
     }
 
     #[test]

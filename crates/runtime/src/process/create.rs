@@ -167,10 +167,26 @@ pub fn create(opts: &CreateOptions) -> Result<(State, Option<OwnedFd>)> {
         .iter()
         .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none());
 
+    // The cgroup is made and configured before the fork; the intermediate joins it
+    // itself, which is the fast way on v1 (see `CgroupManager::join_self`).
+    undo.cgroup = Some(crate::cgroup_manager(&cgroup_path));
+    manager.create()?;
+    if let Some(resources) = linux.resources() {
+        let resources =
+            with_default_devices(resources, linux.devices().as_deref().unwrap_or_default());
+        for w in manager.set(&resources)? {
+            logging::warn(&w);
+        }
+    }
+
     let (parent, child) = channel::pair()?;
     let ipid = match sys::fork()? {
         sys::Fork::Child => {
             drop(parent);
+            if let Err(e) = manager.join_self() {
+                let _ = child.send(&Message::Failed(e.to_string()));
+                sys::exit_now(1);
+            }
             let code = match intermediate(
                 &spec, &rootfs, &child, &fifo, console, opts, cgroups, new_userns,
             ) {
@@ -188,15 +204,6 @@ pub fn create(opts: &CreateOptions) -> Result<(State, Option<OwnedFd>)> {
     drop(console);
     undo.pids.push(ipid);
 
-    undo.cgroup = Some(crate::cgroup_manager(&cgroup_path));
-    manager.apply(ipid)?;
-    if let Some(resources) = linux.resources() {
-        let resources =
-            with_default_devices(resources, linux.devices().as_deref().unwrap_or_default());
-        for w in manager.set(&resources)? {
-            logging::warn(&w);
-        }
-    }
     parent.send(&Message::Proceed)?;
 
     let (init_pid, mounts_ready) = wait_init_pid(&parent, || {

@@ -1,6 +1,6 @@
 //! `exec`: a new process inside a running container.
 //!
-//! berth-runc forks a helper, puts it in the container's cgroup, and the helper joins
+//! berth-runc forks a helper, which joins the container's cgroup and then
 //! the init's namespaces (user first) with setns. Because a pid namespace applies only
 //! to children, the helper forks once more; that child sets up the process exactly as
 //! the init did its own ([`super::init::prepare_process`]) and execs. The sync socket is
@@ -44,6 +44,12 @@ pub fn exec(state: &State, opts: &ExecOptions) -> Result<i32> {
     let helper = match sys::fork()? {
         sys::Fork::Child => {
             drop(parent);
+            // The helper joins the container's cgroup itself: the fast way on v1
+            // (see `CgroupManager::join_self`).
+            if let Err(e) = manager.join_self() {
+                let _ = child.send(&Message::Failed(e.to_string()));
+                sys::exit_now(1);
+            }
             let err = helper_main(state, opts, &child, console);
             let _ = child.send(&Message::Failed(err.to_string()));
             sys::exit_now(1);
@@ -58,11 +64,6 @@ pub fn exec(state: &State, opts: &ExecOptions) -> Result<i32> {
             rustix::process::WaitOptions::empty(),
         );
     };
-    if let Err(e) = manager.apply(helper) {
-        let _ = sys::kill(helper, libc::SIGKILL);
-        reap_helper();
-        return Err(e.into());
-    }
     parent.send(&Message::Proceed)?;
     let pid = match parent.recv() {
         Ok(Message::InitPid(pid)) => pid,
