@@ -508,3 +508,53 @@ fn shutdown_of_a_created_container_needs_no_force() {
     assert!(!e.runtime_list().contains(&e.cfg.id));
     eventually("the init to be gone", || !alive(s.pid));
 }
+
+/// Resident and total KiB of the shim's code mapping (its executable's `r-xp`).
+fn code_pages(pid: u32) -> (u64, u64) {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    let mut in_code = false;
+    let (mut size, mut rss) = (0, 0);
+    for line in smaps.lines() {
+        let field = |l: &str| -> u64 {
+            l.split_ascii_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        if line.contains(" r-xp ") {
+            in_code = line.ends_with("berth-shim");
+        } else if line.contains('-') && line.split_ascii_whitespace().count() >= 5 {
+            in_code = false;
+        } else if in_code && line.starts_with("Size:") {
+            size += field(line);
+        } else if in_code && line.starts_with("Rss:") {
+            rss += field(line);
+        }
+    }
+    (rss, size)
+}
+
+#[test]
+fn an_idle_shim_gives_back_its_code_pages_and_still_serves() {
+    let mut e = env(&["sleep", "100"]);
+    let s = e.spawn();
+    e.client.start().unwrap();
+    // Once no request has come for a while, most of the code is unmapped.
+    eventually("the idle shim to drop its code pages", || {
+        let (rss, size) = code_pages(s.shim_pid);
+        size > 0 && rss * 2 < size
+    });
+    // It faults back in: requests work as before.
+    let (_, conn) = e
+        .client
+        .exec(
+            "after-idle",
+            process(&["echo", "awake"], false),
+            false,
+            false,
+        )
+        .unwrap();
+    assert_eq!(demux(conn.unwrap()).0, "awake\n");
+    assert_eq!(e.client.exec_wait("after-idle").unwrap().code, 0);
+    assert_eq!(e.client.state().unwrap().status, Status::Running);
+}

@@ -82,6 +82,8 @@ pub struct Shim {
     pub master: Option<File>,
     pub hub: Arc<Hub>,
     pub execs: Mutex<HashMap<String, Arc<Exec>>>,
+    /// Activity seen by the idle trimmer (`None` if its thread could not start).
+    pub idle: Option<Arc<super::idle::Idle>>,
 }
 
 impl Shim {
@@ -99,6 +101,7 @@ impl Shim {
             master: created.master,
             hub: created.hub,
             execs: Mutex::new(HashMap::new()),
+            idle: super::idle::Idle::start().ok(),
             rt,
         });
         for (src, stream) in created.outputs {
@@ -291,7 +294,18 @@ pub fn serve(shim: Arc<Shim>, listener: UnixListener) -> ! {
     }
 }
 
+/// Serves one connection; the idle trimmer (`super::idle`) hears of it.
 fn handle(shim: &Shim, conn: UnixStream) {
+    if let Some(i) = &shim.idle {
+        i.touch();
+    }
+    serve_request(shim, conn);
+    if let Some(i) = &shim.idle {
+        i.touch();
+    }
+}
+
+fn serve_request(shim: &Shim, conn: UnixStream) {
     let Ok(read_half) = conn.try_clone() else {
         return;
     };

@@ -17,6 +17,7 @@ mod console;
 mod container;
 mod exec;
 mod hub;
+mod idle;
 mod jsonlog;
 mod reaper;
 mod runtime;

@@ -47,3 +47,55 @@ pub fn limit_malloc_arenas() {
         libc::mallopt(libc::M_ARENA_MAX, 1);
     }
 }
+
+/// Unmaps the resident pages of the shim's own code and read-only data, so an idle
+/// shim does not keep in its RSS the code it ran while starting. The pages stay in
+/// the page cache (every shim shares them) and fault back in when code runs again.
+/// Only mappings of the executable that are not writable and hold no anonymous
+/// (copied-on-write) page are touched — not the RELRO data the static-pie loader
+/// relocated — so `MADV_DONTNEED` loses nothing: the file pages are unchanged.
+pub fn drop_code_pages() {
+    // The ranges are found first and every string freed before the first madvise,
+    // so that as little code as possible runs (and faults pages back) after it.
+    let mut ranges = [(0usize, 0usize); 8];
+    let mut count = 0;
+    if let (Ok(exe), Ok(smaps)) = (
+        std::fs::read_link("/proc/self/exe"),
+        std::fs::read_to_string("/proc/self/smaps"),
+    ) {
+        let mut current: Option<(usize, usize)> = None;
+        for line in smaps.lines() {
+            if let Some(anon) = line.strip_prefix("Anonymous:") {
+                if let Some(r) = current.take() {
+                    if anon.trim() == "0 kB" && count < ranges.len() {
+                        ranges[count] = r;
+                        count += 1;
+                    }
+                }
+                continue;
+            }
+            let mut f = line.split_ascii_whitespace();
+            let (Some(range), Some(perms)) = (f.next(), f.next()) else {
+                continue;
+            };
+            let Some((a, b)) = range.split_once('-') else {
+                continue;
+            };
+            let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16))
+            else {
+                continue;
+            };
+            let path = f.nth(3).unwrap_or("");
+            current = (!perms.contains('w') && std::path::Path::new(path) == exe).then_some((a, b));
+        }
+    }
+    for &(a, b) in &ranges[..count] {
+        // SAFETY: the range is a whole read-only, file-backed private mapping of our
+        // own executable without any anonymous page (from /proc/self/smaps);
+        // MADV_DONTNEED only drops its page table entries, and the unchanged file
+        // pages fault back in on the next access.
+        unsafe {
+            libc::madvise(a as *mut libc::c_void, b - a, libc::MADV_DONTNEED);
+        }
+    }
+}
