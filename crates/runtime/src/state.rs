@@ -208,12 +208,14 @@ pub fn parse_stat(text: &str) -> Option<(char, u64)> {
 }
 
 /// Writes a file so that readers see the old content or the new, never a mix.
+/// Not fsynced: runtime state lives for as long as its containers, which a power
+/// loss ends too (runc keeps it on tmpfs), while a sync costs ~0.7 ms per write on
+/// a disk, four times per container.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");
     let mut f =
         std::fs::File::create(&tmp).ctx(|| format!("failed to create {}", tmp.display()))?;
     f.write_all(bytes)
-        .and_then(|_| f.sync_all())
         .ctx(|| format!("failed to write {}", tmp.display()))?;
     std::fs::rename(&tmp, path).ctx(|| format!("failed to rename {} into place", tmp.display()))
 }
