@@ -14,11 +14,14 @@ pub mod hooks;
 pub mod logging;
 pub mod ops;
 pub mod process;
+pub mod reexec;
 pub mod rlimits;
 pub mod rootfs;
+pub mod seccomp;
 pub mod spec;
 pub mod state;
 pub mod sys;
+pub mod userns;
 
 use std::path::Path;
 use std::sync::OnceLock;
@@ -46,7 +49,11 @@ pub fn cgroup_version_is_v2() -> bool {
     matches!(cgroup_version(), cgroups::CgroupVersion::V2)
 }
 
-/// The cgroup manager for a container's absolute cgroup path on this host.
+/// The cgroup manager for a container's absolute cgroup path on this host. Rootless
+/// (see [`userns::is_rootless`]), the cgroup is used only when it is delegated.
 pub fn cgroup_manager(path: &Path) -> Box<dyn cgroups::CgroupManager> {
+    if userns::is_rootless() {
+        return cgroups::rootless_manager(Path::new(CGROUP_ROOT), cgroup_version(), path);
+    }
     cgroups::manager(Path::new(CGROUP_ROOT), cgroup_version(), path)
 }

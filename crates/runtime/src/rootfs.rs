@@ -3,8 +3,10 @@
 //! Runs in the container's init, inside its new mount namespace, in this order:
 //! propagation of `/` (rslave by default, so nothing leaks back to the host), the
 //! rootfs bind-mounted onto itself (pivot_root needs a mount point), `mounts` in the
-//! listed order, device nodes and `/dev` links, then — after the createRuntime and
-//! createContainer hooks — pivot_root, and last the masked and read-only paths.
+//! listed order, device nodes (in a user namespace, where mknod is refused, the host's
+//! nodes bind-mounted onto empty files, as runc does) and `/dev` links, then — after
+//! the createRuntime and createContainer hooks — pivot_root, and last the masked and
+//! read-only paths.
 //! Mount destinations are resolved inside the rootfs with symlinks clamped to it, so a
 //! hostile rootfs cannot redirect a mount onto the host.
 
@@ -302,12 +304,29 @@ fn remount_bind(dest: &Path, flags: Flags) -> Result<()> {
 
 fn mount_cgroup(dest: &Path, opts: &MountOptions, cg: &CgroupMounts) -> Result<()> {
     let flags = opts.flags & !(MS_BIND | MS_REC);
+    if cg.v2 && cg.own_cgroupns {
+        return raw_mount("cgroup2", dest, "cgroup2", flags, "").ctx(|| "failed to mount cgroup2");
+    }
+    // A rootless container without a delegated cgroup stays in the caller's cgroups:
+    // show it those, as runc does.
+    let own;
+    let paths = if cg.paths.is_empty() {
+        let text = std::fs::read_to_string("/proc/self/cgroup")
+            .ctx(|| "failed to read /proc/self/cgroup")?;
+        let version = if cg.v2 {
+            crate::cgroups::CgroupVersion::V2
+        } else {
+            crate::cgroups::CgroupVersion::V1
+        };
+        own = crate::cgroups::own_paths(Path::new(crate::CGROUP_ROOT), version, &text);
+        &own
+    } else {
+        &cg.paths
+    };
     if cg.v2 {
-        if cg.own_cgroupns {
-            return raw_mount("cgroup2", dest, "cgroup2", flags, "")
-                .ctx(|| "failed to mount cgroup2");
-        }
-        let host = cg.paths.values().next().cloned().unwrap_or_default();
+        let Some(host) = paths.values().next().cloned() else {
+            return Err(Error::Init("no cgroup2 directory to bind".into()));
+        };
         raw_mount(host.to_str().unwrap_or_default(), dest, "", MS_BIND, "")
             .ctx(|| "failed to bind the container's cgroup")?;
         return remount_bind(dest, flags);
@@ -316,7 +335,7 @@ fn mount_cgroup(dest: &Path, opts: &MountOptions, cg: &CgroupMounts) -> Result<(
     // own cgroup directory at its root.
     raw_mount("tmpfs", dest, "tmpfs", flags & !MS_RDONLY, "mode=755")
         .ctx(|| "failed to mount the cgroup tmpfs")?;
-    for (name, host) in &cg.paths {
+    for (name, host) in paths {
         if !host.is_dir() {
             continue;
         }

@@ -27,6 +27,9 @@ pub fn parse(text: &str) -> Result<Spec> {
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
+        if let Some(msg) = crate::seccomp::describe_parse_error(&path, &inner.to_string()) {
+            return Error::config(format!("config.json: {msg}"));
+        }
         if path == "." || path.is_empty() {
             Error::config(format!("config.json: {inner}"))
         } else {
@@ -127,6 +130,10 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<()> {
                 "hostname: setting it needs a uts namespace in linux.namespaces",
             ));
         }
+        validate_sysctl(linux)?;
+        if let Some(label) = linux.mount_label() {
+            warn_lsm("linux.mountLabel", label, Lsm::Selinux);
+        }
         if let Some(p) = linux.rootfs_propagation() {
             crate::rootfs::propagation_flag(p).ok_or_else(|| {
                 Error::config(format!(
@@ -134,10 +141,8 @@ pub fn validate(spec: &Spec, bundle: &Path) -> Result<()> {
                 ))
             })?;
         }
-        if linux.seccomp().is_some() {
-            return Err(Error::Unsupported(
-                "linux.seccomp (coming with the security work)".into(),
-            ));
+        if let Some(seccomp) = linux.seccomp() {
+            crate::seccomp::validate(seccomp)?;
         }
         for (i, d) in linux.devices().iter().flatten().enumerate() {
             if !d.path().is_absolute() {
@@ -170,7 +175,100 @@ pub fn validate_process(process: &oci_spec::runtime::Process) -> Result<()> {
         }
     }
     crate::rlimits::check(process)?;
+    if let Some(label) = process.selinux_label() {
+        warn_lsm("process.selinuxLabel", label, Lsm::Selinux);
+    }
+    if let Some(profile) = process.apparmor_profile() {
+        warn_lsm("process.apparmorProfile", profile, Lsm::Apparmor);
+    }
     Ok(())
+}
+
+/// The namespace a sysctl key belongs to; `None` for a key that is global to the host.
+/// The namespaced keys are runc's list: the IPC ones, `net.*`, and the UTS names.
+pub fn sysctl_namespace(key: &str) -> Option<LinuxNamespaceType> {
+    const IPC: &[&str] = &["kernel.sem"];
+    const IPC_PREFIXES: &[&str] = &["kernel.shm", "kernel.msg", "fs.mqueue."];
+    if IPC.contains(&key) || IPC_PREFIXES.iter().any(|p| key.starts_with(p)) {
+        Some(LinuxNamespaceType::Ipc)
+    } else if key.starts_with("net.") {
+        Some(LinuxNamespaceType::Network)
+    } else if key == "kernel.domainname" || key == "kernel.hostname" {
+        Some(LinuxNamespaceType::Uts)
+    } else {
+        None
+    }
+}
+
+/// `linux.sysctl`: only keys of a namespace the container has to itself, since the
+/// init writes them through /proc/sys before anything is read-only. A key naming a
+/// host-wide setting, or the host's own namespace, would change the host.
+fn validate_sysctl(linux: &oci_spec::runtime::Linux) -> Result<()> {
+    let Some(map) = linux.sysctl() else {
+        return Ok(());
+    };
+    let mut keys: Vec<&String> = map.keys().collect();
+    keys.sort();
+    for key in keys {
+        let dotted = key.replace('/', ".");
+        if dotted.split('.').any(str::is_empty) || key.contains('\0') {
+            return Err(Error::config(format!(
+                "linux.sysctl: {key:?} is not a sysctl name"
+            )));
+        }
+        let Some(ns) = sysctl_namespace(&dotted) else {
+            return Err(Error::config(format!(
+                "linux.sysctl: {key:?} is not namespaced: setting it would change the host"
+            )));
+        };
+        let private = linux
+            .namespaces()
+            .iter()
+            .flatten()
+            .find(|n| n.typ() == ns)
+            .is_some_and(|n| n.path().as_deref().is_none_or(|p| !is_own_namespace(p, ns)));
+        if !private {
+            return Err(Error::config(format!(
+                "linux.sysctl: {key:?} needs a private {} namespace in linux.namespaces",
+                ns_name(ns)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Whether the namespace file at `path` is the runtime's own (the host's) namespace.
+fn is_own_namespace(path: &Path, t: LinuxNamespaceType) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let own = format!("/proc/self/ns/{}", ns_proc_name(t));
+    match (std::fs::metadata(path), std::fs::metadata(own)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Lsm {
+    Selinux,
+    Apparmor,
+}
+
+/// LSM labels and profiles are accepted but not applied; say so rather than drop them
+/// silently, and say why when the host lacks the LSM.
+fn warn_lsm(field: &str, value: &str, lsm: Lsm) {
+    if value.is_empty() {
+        return;
+    }
+    let (name, dir) = match lsm {
+        Lsm::Selinux => ("SELinux", "/sys/fs/selinux"),
+        Lsm::Apparmor => ("AppArmor", "/sys/kernel/security/apparmor"),
+    };
+    let why = if Path::new(dir).exists() {
+        format!("berth-runc does not apply {name} settings yet")
+    } else {
+        format!("{name} is not available on this host (no {dir})")
+    };
+    crate::logging::warn(&format!("{field}: {value:?} is not applied: {why}"));
 }
 
 pub fn ns_name(t: LinuxNamespaceType) -> &'static str {
@@ -212,6 +310,46 @@ mod tests {
         let err = parse(text).unwrap_err().to_string();
         assert!(err.contains("linux.namespaces[1].type"), "{err}");
         assert!(err.contains("bogus"), "{err}");
+    }
+
+    #[test]
+    fn only_namespaced_sysctls_are_accepted() {
+        use LinuxNamespaceType::{Ipc, Network, Uts};
+        for (key, ns) in [
+            ("net.ipv4.ip_forward", Some(Network)),
+            ("kernel.shmmax", Some(Ipc)),
+            ("kernel.msgmnb", Some(Ipc)),
+            ("kernel.sem", Some(Ipc)),
+            ("fs.mqueue.msg_max", Some(Ipc)),
+            ("kernel.domainname", Some(Uts)),
+            ("kernel.panic", None),
+            ("vm.swappiness", None),
+            ("kernel.semaphore", None),
+            ("fs.file-max", None),
+        ] {
+            assert_eq!(sysctl_namespace(key), ns, "{key}");
+        }
+        let spec = |sysctl: &str, ns: &str| {
+            parse(&format!(
+                r#"{{"ociVersion":"1.0.2","linux":{{"sysctl":{sysctl},"namespaces":{ns}}}}}"#
+            ))
+            .unwrap()
+        };
+        let check = |sysctl: &str, ns: &str| {
+            validate_sysctl(spec(sysctl, ns).linux().as_ref().unwrap()).map_err(|e| e.to_string())
+        };
+        let private_net = r#"[{"type":"network"}]"#;
+        assert!(check(r#"{"net.ipv4.ip_forward":"1"}"#, private_net).is_ok());
+        assert!(check(r#"{"net/ipv4/ip_forward":"1"}"#, private_net).is_ok());
+        let err = check(r#"{"vm.swappiness":"1"}"#, private_net).unwrap_err();
+        assert!(err.contains("\"vm.swappiness\" is not namespaced"), "{err}");
+        let err = check(r#"{"net.ipv4.ip_forward":"1"}"#, r#"[{"type":"ipc"}]"#).unwrap_err();
+        assert!(err.contains("needs a private network namespace"), "{err}");
+        let host_net = r#"[{"type":"network","path":"/proc/self/ns/net"}]"#;
+        assert!(check(r#"{"net.ipv4.ip_forward":"1"}"#, host_net).is_err());
+        let err = check(r#"{"net/../vm/swappiness":"1"}"#, private_net).unwrap_err();
+        assert!(err.contains("is not a sysctl name"), "{err}");
+        assert!(check(r#"{"kernel.shmmax":"1"}"#, r#"[{"type":"ipc"}]"#).is_ok());
     }
 
     #[test]

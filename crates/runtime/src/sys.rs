@@ -1,12 +1,23 @@
-//! The few system calls that need `unsafe`: fork, exec, signal masks, setgroups.
+//! The few system calls that need `unsafe`: fork, exec, signal masks, setgroups,
+//! close_range, mount_setattr.
 //!
 //! Everything else goes through rustix's safe wrappers. `fork` is only sound here
 //! because `berth-runc` is single-threaded (no tokio, no helper threads): the child
 //! gets a consistent copy of the allocator and of every lock.
+//!
+//! [`execve`] is the container process's last step, and two checks sit right before it
+//! so no caller can forget them (CVE-2024-21626, where runc leaked a `/sys/fs/cgroup`
+//! dirfd that `process.cwd = /proc/self/fd/N` then made the process's working
+//! directory): every fd from the first one past `--preserve-fds` up is marked
+//! close-on-exec with `close_range` (close-on-exec rather than closed, so a failed exec
+//! can still report over the sync socket), and the working directory must be reachable
+//! from the process's root, i.e. inside the container's rootfs.
 
-use std::ffi::CString;
+use std::ffi::{CString, OsString};
+use std::os::fd::{AsRawFd, BorrowedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use crate::error::{Error, Result};
 
@@ -40,27 +51,52 @@ fn cstr(s: &[u8]) -> Result<CString> {
     CString::new(s).map_err(|_| Error::config("a NUL byte in an argument or env entry"))
 }
 
-/// Replaces the process image; returns only on failure.
+/// The first fd that [`execve`] does not pass on: 3 plus the `--preserve-fds` count,
+/// as last given to [`cloexec_from`] in this process.
+static CLOEXEC_FROM: AtomicU32 = AtomicU32::new(3);
+/// Whether a [`cloexec_from`] call has succeeded in this process.
+static CLOEXEC_DONE: AtomicBool = AtomicBool::new(false);
+
+fn c_strings<'a>(items: impl IntoIterator<Item = &'a [u8]>) -> Result<Vec<CString>> {
+    items.into_iter().map(cstr).collect()
+}
+
+/// A null-terminated array of pointers into `strings`, which must outlive it.
+fn pointers(strings: &[CString]) -> Vec<*const libc::c_char> {
+    let mut v: Vec<*const libc::c_char> = strings.iter().map(|s| s.as_ptr()).collect();
+    v.push(std::ptr::null());
+    v
+}
+
+/// Replaces the process image with the container's program; returns only on failure.
+///
+/// Right before the exec, the working directory is checked to lie inside the process's
+/// root, and every fd from 3 + `--preserve-fds` up becomes close-on-exec.
 pub fn execve(path: &Path, args: &[String], env: &[String]) -> Error {
     let build = || -> Result<(CString, Vec<CString>, Vec<CString>)> {
         Ok((
             cstr(path.as_os_str().as_bytes())?,
-            args.iter()
-                .map(|a| cstr(a.as_bytes()))
-                .collect::<Result<_>>()?,
-            env.iter()
-                .map(|e| cstr(e.as_bytes()))
-                .collect::<Result<_>>()?,
+            c_strings(args.iter().map(|a| a.as_bytes()))?,
+            c_strings(env.iter().map(|e| e.as_bytes()))?,
         ))
     };
     let (p, a, e) = match build() {
         Ok(v) => v,
         Err(e) => return e,
     };
-    let mut argv: Vec<*const libc::c_char> = a.iter().map(|s| s.as_ptr()).collect();
-    argv.push(std::ptr::null());
-    let mut envp: Vec<*const libc::c_char> = e.iter().map(|s| s.as_ptr()).collect();
-    envp.push(std::ptr::null());
+    if let Err(e) = check_cwd_inside_root() {
+        return e;
+    }
+    // With `noNewPrivileges`, the seccomp filter is already in force here and may deny
+    // close_range. [`cloexec_from`] ran before it (init and exec both call it) and this
+    // pass only covers fds opened since; so a denied repeat is not fatal, a first one is.
+    let first = CLOEXEC_FROM.load(Ordering::Relaxed);
+    if let Err(e) = cloexec_from(first) {
+        if !CLOEXEC_DONE.load(Ordering::Relaxed) {
+            return e;
+        }
+    }
+    let (argv, envp) = (pointers(&a), pointers(&e));
     // SAFETY: every pointer is a NUL-terminated string kept alive by `a`, `e` and `p`,
     // and both arrays end with a null pointer.
     unsafe { libc::execve(p.as_ptr(), argv.as_ptr(), envp.as_ptr()) };
@@ -69,6 +105,61 @@ pub fn execve(path: &Path, args: &[String], env: &[String]) -> Error {
         path,
         std::io::Error::last_os_error()
     ))
+}
+
+/// Replaces the process image with the executable open at `fd`
+/// (`execveat(fd, "", …, AT_EMPTY_PATH)`); returns only on failure.
+pub fn execveat_fd(fd: BorrowedFd<'_>, args: &[OsString], env: &[OsString]) -> Error {
+    let (a, e) = match (
+        c_strings(args.iter().map(|a| a.as_bytes())),
+        c_strings(env.iter().map(|e| e.as_bytes())),
+    ) {
+        (Ok(a), Ok(e)) => (a, e),
+        (Err(err), _) | (_, Err(err)) => return err,
+    };
+    let (argv, envp) = (pointers(&a), pointers(&e));
+    // SAFETY: `fd` is open for the call, the empty path is a NUL-terminated literal, and
+    // both arrays hold NUL-terminated strings kept alive by `a` and `e`, null-terminated.
+    unsafe {
+        libc::execveat(
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            argv.as_ptr().cast::<*mut libc::c_char>(),
+            envp.as_ptr().cast::<*mut libc::c_char>(),
+            libc::AT_EMPTY_PATH,
+        )
+    };
+    Error::Io {
+        context: "cannot re-execute berth-runc from its protected copy".into(),
+        source: std::io::Error::last_os_error(),
+    }
+}
+
+/// Makes the (detached) mount `fd` refers to read-only: `mount_setattr` with
+/// `MOUNT_ATTR_RDONLY`, which rustix does not wrap.
+pub fn mount_setattr_rdonly(fd: BorrowedFd<'_>) -> std::io::Result<()> {
+    let attr = libc::mount_attr {
+        attr_set: libc::MOUNT_ATTR_RDONLY,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: the path is an empty NUL-terminated literal used with AT_EMPTY_PATH, and
+    // `attr` is a live mount_attr whose size is passed along.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH,
+            &attr as *const libc::mount_attr,
+            std::mem::size_of::<libc::mount_attr>(),
+        )
+    };
+    if r == -1 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 pub fn unshare(flags: i32) -> Result<()> {
@@ -105,8 +196,10 @@ pub fn set_keep_caps(keep: bool) -> Result<()> {
 }
 
 /// Marks every fd from `first` up as close-on-exec, so only stdio and the preserved
-/// fds reach the container (CVE-2024-21626 was a leaked fd).
+/// fds reach the container (CVE-2024-21626 was a leaked fd). [`execve`] repeats it
+/// from the same `first` right before the exec, for fds opened since.
 pub fn cloexec_from(first: u32) -> Result<()> {
+    CLOEXEC_FROM.store(first, Ordering::Relaxed);
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags on this process's fds.
     let r = unsafe {
         libc::syscall(
@@ -120,6 +213,46 @@ pub fn cloexec_from(first: u32) -> Result<()> {
         return Err(Error::Init(format!(
             "close_range failed: {}",
             std::io::Error::last_os_error()
+        )));
+    }
+    CLOEXEC_DONE.store(true, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Closes every fd from `first` up: what a caller left open beyond stdio and the
+/// `--preserve-fds` ones is never the container's, not even for the init's chdir.
+pub fn close_from(first: u32) -> Result<()> {
+    // SAFETY: close_range only closes this process's own fds; the caller owns none of
+    // them as Rust objects yet (it runs first thing in `main`).
+    let r = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, 0) };
+    if r == -1 {
+        return Err(Error::Io {
+            context: "close_range failed".into(),
+            source: std::io::Error::last_os_error(),
+        });
+    }
+    Ok(())
+}
+
+/// Fails when the working directory lies outside the process's root: after
+/// pivot_root, a cwd reached through a host fd (`/proc/self/fd/N`) is not below `/`,
+/// and the kernel's getcwd then answers `(unreachable)/…` instead of a path.
+pub fn check_cwd_inside_root() -> Result<()> {
+    let cwd = match rustix::process::getcwd(Vec::new()) {
+        Ok(cwd) => cwd,
+        // ENOENT: the directory was removed. Anything else is a seccomp filter (in force
+        // already with `noNewPrivileges`) that denies getcwd, which is no escape.
+        Err(rustix::io::Errno::NOENT) => {
+            return Err(Error::Init(
+                "process.cwd: the working directory no longer exists".into(),
+            ))
+        }
+        Err(_) => return Ok(()),
+    };
+    if !cwd.to_bytes().starts_with(b"/") {
+        return Err(Error::Init(format!(
+            "process.cwd: the working directory {:?} is outside the container's root filesystem (reached through a host fd?)",
+            cwd.to_string_lossy()
         )));
     }
     Ok(())

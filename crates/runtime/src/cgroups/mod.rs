@@ -31,6 +31,7 @@
 //! failure. Tests run the same code against temp dirs laid out like cgroupfs.
 
 mod fs;
+mod rootless;
 mod stats;
 mod v1;
 mod v2;
@@ -42,6 +43,7 @@ use std::path::{Component, Path, PathBuf};
 
 use oci_spec::runtime::LinuxResources;
 
+pub use rootless::{own_paths, rootless_manager, NoCgroup};
 pub use stats::{
     BlkioEntry, BlkioStats, CpuStats, CpuUsage, MemoryEntry, MemoryStats, PidsStats, Stats,
     Throttling,

@@ -162,6 +162,7 @@ pub fn exec(root: &Path, a: ExecArgs) -> Result<u8, Error> {
             console,
             pid_file: a.pid_file.clone(),
             preserve_fds: a.preserve_fds,
+            state_root: Some(root.to_path_buf()),
         },
     )?;
     if a.detach {

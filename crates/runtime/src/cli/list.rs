@@ -56,7 +56,7 @@ pub fn list(root: &Path, a: ListArgs) -> Result<u8, Error> {
                     st.bundle.display().to_string(),
                     st.created.clone(),
                     if st.owner.is_empty() {
-                        "root".into()
+                        owner_of(&berth_runtime::state::State::dir(root, &st.id))
                     } else {
                         st.owner.clone()
                     },
@@ -94,4 +94,22 @@ pub fn list(root: &Path, a: ListArgs) -> Result<u8, Error> {
         }
     }
     Ok(0)
+}
+
+/// The owner of a container's state dir, as runc's list shows it: the user's name
+/// from /etc/passwd, or `#<uid>` when it has none (a rootless user may not).
+fn owner_of(dir: &Path) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(uid) = std::fs::metadata(dir).map(|m| m.uid()) else {
+        return String::new();
+    };
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|text| {
+            text.lines().find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.len() > 2 && f[2].parse() == Ok(uid)).then(|| f[0].to_string())
+            })
+        })
+        .unwrap_or_else(|| format!("#{uid}"))
 }

@@ -27,9 +27,10 @@ use clap::{Parser, Subcommand};
     about = "berth's OCI runtime, with runc's command line"
 )]
 pub struct Cli {
-    /// Root directory for container state
-    #[arg(long, global = true, default_value = "/run/berth-runc")]
-    root: PathBuf,
+    /// Root directory for container state (default: /run/berth-runc, or
+    /// $XDG_RUNTIME_DIR/berth-runc when rootless)
+    #[arg(long, global = true)]
+    root: Option<PathBuf>,
     /// Log file (default: stderr)
     #[arg(long, global = true)]
     log: Option<PathBuf>,
@@ -144,7 +145,7 @@ pub fn main() -> ExitCode {
             "--systemd-cgroup (berth-runc manages cgroupfs directly)".into(),
         ))
     } else {
-        dispatch(&cli.root, command)
+        dispatch(&state_root(cli.root), command)
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -153,6 +154,18 @@ pub fn main() -> ExitCode {
             // exec reserves every code below 255 for the process's own status.
             ExitCode::from(if is_exec { 255 } else { 1 })
         }
+    }
+}
+
+/// The state root: `--root`, else runc's choice of default: the user's runtime dir
+/// when rootless (a non-root user cannot write /run), else /run/berth-runc.
+fn state_root(flag: Option<PathBuf>) -> PathBuf {
+    if let Some(root) = flag {
+        return root;
+    }
+    match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        Some(dir) if berth_runtime::userns::is_rootless() => PathBuf::from(dir).join("berth-runc"),
+        _ => PathBuf::from("/run/berth-runc"),
     }
 }
 

@@ -11,6 +11,7 @@ use crate::channel::{self, Channel, Message};
 use crate::error::{Context, Error, Result};
 use crate::rootfs::CgroupMounts;
 use crate::state::{self, State, Status};
+use crate::userns::IdMapPlan;
 use crate::{hooks, logging, sys};
 
 pub struct CreateOptions {
@@ -65,6 +66,9 @@ pub fn create(opts: &CreateOptions) -> Result<(State, Option<OwnedFd>)> {
         .map_err(|e| Error::config(format!("bundle {}: {e}", opts.bundle.display())))?;
     let spec = crate::spec::load(&bundle)?;
     crate::spec::validate(&spec, &bundle)?;
+    // Compiled (or read from the cache) before anything is made; the init only makes
+    // the final seccomp(2) call.
+    let seccomp = crate::seccomp::prepare_spec(&spec, Some(&opts.root))?;
     let rootfs = crate::spec::rootfs(&spec, &bundle)?;
     let linux = spec.linux().clone().unwrap_or_default();
     let namespaces = linux.namespaces().clone().unwrap_or_default();
@@ -93,6 +97,10 @@ pub fn create(opts: &CreateOptions) -> Result<(State, Option<OwnedFd>)> {
         ));
     }
     let cgroup_path = crate::cgroups::resolve_path(linux.cgroups_path().as_deref(), &opts.id)?;
+    let new_userns = namespaces
+        .iter()
+        .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none());
+    let id_maps = rootless_checks(&spec, new_userns)?;
 
     std::fs::create_dir_all(&opts.root)
         .ctx(|| format!("failed to create the runtime root {}", opts.root.display()))?;
@@ -139,8 +147,12 @@ pub fn create(opts: &CreateOptions) -> Result<(State, Option<OwnedFd>)> {
             .map(|m| m.host_id())
     };
     if let (Some(uid), Some(gid)) = (host_id(linux.uid_mappings()), host_id(linux.gid_mappings())) {
-        std::os::unix::fs::chown(&fifo_path, Some(uid), Some(gid))
-            .ctx(|| "failed to chown exec.fifo")?;
+        // Rootless, the chown may be refused; the fifo's mode lets the init open it anyway.
+        if let Err(e) = std::os::unix::fs::chown(&fifo_path, Some(uid), Some(gid)) {
+            if !crate::userns::is_rootless() {
+                return Err(e).ctx(|| "failed to chown exec.fifo");
+            }
+        }
     }
     let fifo = rustix::fs::open(&fifo_path, OFlags::PATH | OFlags::CLOEXEC, Mode::empty())
         .ctx(|| "failed to open exec.fifo")?;
@@ -163,9 +175,6 @@ pub fn create(opts: &CreateOptions) -> Result<(State, Option<OwnedFd>)> {
             .any(|n| n.typ() == LinuxNamespaceType::Cgroup && n.path().is_none()),
         paths: manager.paths(),
     };
-    let new_userns = namespaces
-        .iter()
-        .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_none());
 
     // The cgroup is made and configured before the fork; the intermediate joins it
     // itself, which is the fast way on v1 (see `CgroupManager::join_self`).
@@ -188,7 +197,15 @@ pub fn create(opts: &CreateOptions) -> Result<(State, Option<OwnedFd>)> {
                 sys::exit_now(1);
             }
             let code = match intermediate(
-                &spec, &rootfs, &child, &fifo, console, opts, cgroups, new_userns,
+                &spec,
+                &rootfs,
+                &child,
+                &fifo,
+                console,
+                opts,
+                cgroups,
+                new_userns,
+                seccomp.as_ref(),
             ) {
                 Ok(()) => 0,
                 Err(e) => {
@@ -207,7 +224,10 @@ pub fn create(opts: &CreateOptions) -> Result<(State, Option<OwnedFd>)> {
     parent.send(&Message::Proceed)?;
 
     let (init_pid, mounts_ready) = wait_init_pid(&parent, || {
-        write_id_maps(ipid, &spec)?;
+        id_maps
+            .as_ref()
+            .ok_or_else(|| Error::Init("unexpected message UserNsCreated".into()))?
+            .write(ipid)?;
         parent.send(&Message::MapsWritten)
     })?;
     undo.pids.push(init_pid);
@@ -272,27 +292,35 @@ fn wait_init_pid(
     }
 }
 
-fn write_id_maps(pid: i32, spec: &Spec) -> Result<()> {
+/// What running without real root requires of the spec, checked before anything is
+/// made; returns how the id maps of a new user namespace will be written.
+fn rootless_checks(spec: &Spec, new_userns: bool) -> Result<Option<IdMapPlan>> {
     let linux = spec.linux().clone().unwrap_or_default();
-    let fmt = |maps: &Option<Vec<oci_spec::runtime::LinuxIdMapping>>| -> String {
-        maps.iter()
-            .flatten()
-            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
-            .collect()
-    };
-    let uid = fmt(linux.uid_mappings());
-    let gid = fmt(linux.gid_mappings());
-    std::fs::write(format!("/proc/{pid}/uid_map"), uid.as_bytes()).map_err(|e| {
-        Error::config(format!(
-            "linux.uidMappings: the kernel refused {uid:?}: {e}"
-        ))
-    })?;
-    std::fs::write(format!("/proc/{pid}/gid_map"), gid.as_bytes()).map_err(|e| {
-        Error::config(format!(
-            "linux.gidMappings: the kernel refused {gid:?}: {e}"
-        ))
-    })?;
-    Ok(())
+    let has_userns = linux
+        .namespaces()
+        .iter()
+        .flatten()
+        .any(|n| n.typ() == LinuxNamespaceType::User);
+    if !rustix::process::geteuid().is_root() && !has_userns {
+        return Err(Error::config(
+            "linux.namespaces: berth-runc runs as an unprivileged user, which needs a user namespace (see `berth-runc spec --rootless`)",
+        ));
+    }
+    if !new_userns {
+        return Ok(None);
+    }
+    let plan = IdMapPlan::resolve(&linux)?;
+    let extra_gids = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.user().additional_gids().clone())
+        .unwrap_or_default();
+    if plan.denies_setgroups() && !extra_gids.is_empty() {
+        return Err(Error::config(
+            "process.user.additionalGids: an unprivileged user's own gid mapping denies setgroups(2) in the container; use a gid mapping newgidmap writes",
+        ));
+    }
+    Ok(Some(plan))
 }
 
 /// The intermediate process: enter or make namespaces, fork the init, report its pid.
@@ -306,6 +334,7 @@ fn intermediate(
     opts: &CreateOptions,
     cgroups: CgroupMounts,
     new_userns: bool,
+    seccomp: Option<&crate::seccomp::Filter>,
 ) -> Result<()> {
     sys::reset_signals();
     ch.expect("Proceed", |m| matches!(m, Message::Proceed))?;
@@ -361,7 +390,9 @@ fn intermediate(
                 no_pivot: opts.no_pivot,
                 preserve_fds: opts.preserve_fds,
                 cgroups,
+                seccomp,
                 in_userns: new_userns
+                    || crate::userns::in_user_namespace()
                     || namespaces
                         .iter()
                         .any(|n| n.typ() == LinuxNamespaceType::User),

@@ -25,6 +25,8 @@ pub struct ExecOptions {
     pub console: Option<std::cell::Cell<Option<OwnedFd>>>,
     pub pid_file: Option<PathBuf>,
     pub preserve_fds: u32,
+    /// The runtime's state root, where compiled seccomp filters are cached.
+    pub state_root: Option<PathBuf>,
 }
 
 /// Starts the process; returns its pid (in the runtime's pid namespace).
@@ -39,6 +41,8 @@ pub fn exec(state: &State, opts: &ExecOptions) -> Result<i32> {
         (None, Some(cell), true) => cell.take(),
         _ => None,
     };
+    // The container's profile, compiled before the fork (the exec'd process gets it too).
+    let seccomp = crate::seccomp::prepare_spec(&state.config, opts.state_root.as_deref())?;
     let manager = crate::cgroup_manager(&state.cgroup_path);
     let (parent, child) = channel::pair()?;
     let helper = match sys::fork()? {
@@ -50,7 +54,7 @@ pub fn exec(state: &State, opts: &ExecOptions) -> Result<i32> {
                 let _ = child.send(&Message::Failed(e.to_string()));
                 sys::exit_now(1);
             }
-            let err = helper_main(state, opts, &child, console);
+            let err = helper_main(state, opts, &child, console, seccomp.as_ref());
             let _ = child.send(&Message::Failed(err.to_string()));
             sys::exit_now(1);
         }
@@ -89,8 +93,14 @@ pub fn exec(state: &State, opts: &ExecOptions) -> Result<i32> {
     Ok(pid)
 }
 
-fn helper_main(state: &State, opts: &ExecOptions, ch: &Channel, console: Option<OwnedFd>) -> Error {
-    match helper_setup(state, opts, ch, console) {
+fn helper_main(
+    state: &State,
+    opts: &ExecOptions,
+    ch: &Channel,
+    console: Option<OwnedFd>,
+    seccomp: Option<&crate::seccomp::Filter>,
+) -> Error {
+    match helper_setup(state, opts, ch, console, seccomp) {
         Ok(never) => match never {},
         Err(e) => e,
     }
@@ -101,6 +111,7 @@ fn helper_setup(
     opts: &ExecOptions,
     ch: &Channel,
     console: Option<OwnedFd>,
+    seccomp: Option<&crate::seccomp::Filter>,
 ) -> Result<std::convert::Infallible> {
     sys::reset_signals();
     ch.expect("Proceed", |m| matches!(m, Message::Proceed))?;
@@ -140,7 +151,7 @@ fn helper_setup(
     drop(fds);
     match sys::fork()? {
         sys::Fork::Child => {
-            let err = match process_setup(opts, console) {
+            let err = match process_setup(opts, console, seccomp) {
                 Ok(never) => match never {},
                 Err(e) => e,
             };
@@ -154,14 +165,23 @@ fn helper_setup(
     }
 }
 
-fn process_setup(opts: &ExecOptions, console: Option<OwnedFd>) -> Result<std::convert::Infallible> {
+fn process_setup(
+    opts: &ExecOptions,
+    console: Option<OwnedFd>,
+    seccomp: Option<&crate::seccomp::Filter>,
+) -> Result<std::convert::Infallible> {
     rustix::process::setsid().ctx(|| "setsid")?;
     if let Some(sock) = &console {
         crate::console::setup(sock.as_fd())?;
     }
     drop(console);
     let program = super::init::prepare_process(&opts.process)?;
+    crate::seccomp::load_at(
+        seccomp,
+        &opts.process,
+        crate::seccomp::LoadPoint::BeforeIdentity,
+    )?;
     super::init::switch_identity(&opts.process)?;
     sys::cloexec_from(3 + opts.preserve_fds)?;
-    super::init::exec(&program, &opts.process)
+    super::init::exec_with_filter(&program, &opts.process, seccomp)
 }

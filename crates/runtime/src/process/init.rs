@@ -5,7 +5,8 @@
 //! and masked/read-only paths, hostname, rlimits, the program's path, `Ready` to the
 //! parent, and the wait on `exec.fifo` that `start` releases. Then the process's
 //! identity (groups, user, capabilities, no_new_privs) and the startContainer hooks,
-//! last before execve.
+//! last before execve. The seccomp filter goes in right before the identity switch
+//! (while CAP_SYS_ADMIN is held), or, with `noNewPrivileges`, right before execve.
 
 use std::io::Write;
 use std::os::fd::{OwnedFd, RawFd};
@@ -18,6 +19,7 @@ use super::find_executable;
 use crate::channel::{Channel, Message};
 use crate::error::{Context, Error, Result};
 use crate::rootfs::{self, CgroupMounts};
+use crate::seccomp::LoadPoint;
 use crate::{capabilities, hooks, rlimits, sys};
 
 pub struct InitArgs<'a> {
@@ -30,6 +32,8 @@ pub struct InitArgs<'a> {
     pub preserve_fds: u32,
     pub cgroups: CgroupMounts,
     pub in_userns: bool,
+    /// The compiled `linux.seccomp`, installed at its load point (see `crate::seccomp`).
+    pub seccomp: Option<&'a crate::seccomp::Filter>,
 }
 
 /// Runs the init; returns only with the error that stopped it.
@@ -86,9 +90,10 @@ fn setup(a: InitArgs<'_>) -> Result<std::convert::Infallible> {
     let mut fifo = std::fs::File::from(fifo);
     fifo.write_all(b"0").ctx(|| "failed to write exec.fifo")?;
     drop(fifo);
+    crate::seccomp::load_at(a.seccomp, process, LoadPoint::BeforeIdentity)?;
     switch_identity(process)?;
     hooks::run_all("startContainer", hooks.start_container().as_ref(), &state)?;
-    exec(&program, process)
+    exec_with_filter(&program, process, a.seccomp)
 }
 
 /// What can fail about the process, checked while the parent still listens: rlimits,
@@ -110,6 +115,9 @@ pub fn prepare_process(process: &Process) -> Result<std::path::PathBuf> {
         rustix::process::chdir(cwd)
             .ctx(|| format!("process.cwd: cannot chdir to {}", cwd.display()))?;
     }
+    // Checked here too, not only in execve: before `start`, the error still reaches
+    // the caller as a message (the CVE-2024-21626 class: a cwd through a host fd).
+    sys::check_cwd_inside_root()?;
     Ok(program)
 }
 
@@ -151,11 +159,22 @@ pub fn switch_identity(process: &Process) -> Result<()> {
 }
 
 pub fn exec(program: &Path, process: &Process) -> Result<std::convert::Infallible> {
+    exec_with_filter(program, process, None)
+}
+
+/// [`exec`], installing `seccomp` last when no_new_privs lets an unprivileged process
+/// do it (its other load point, before the identity switch, is the caller's).
+pub fn exec_with_filter(
+    program: &Path,
+    process: &Process,
+    seccomp: Option<&crate::seccomp::Filter>,
+) -> Result<std::convert::Infallible> {
     let mut env = process.env().clone().unwrap_or_default();
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", home_of(process.user().uid())));
     }
     let args = process.args().clone().unwrap_or_default();
+    crate::seccomp::load_at(seccomp, process, LoadPoint::BeforeExec)?;
     Err(sys::execve(program, &args, &env))
 }
 
