@@ -4,12 +4,16 @@
 //! memory strings, env files, restart policies, ports, and builds the
 //! `ContainerCreateBody`) → act (the command posts it). Validation errors are worded as
 //! Docker's flag errors and exit 125.
+//!
+//! `--security-opt seccomp=<file>` is read here, as the docker CLI does: the daemon
+//! receives the profile's JSON, not a path it may not be able to read.
 
 use crate::client::{status_err, usage_err};
 use crate::opts;
 use anyhow::Result;
 use bollard::models::{
-    ContainerCreateBody, HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
+    ContainerCreateBody, DeviceMapping, HostConfig, HostConfigCgroupnsModeEnum, PortBinding,
+    RestartPolicy, RestartPolicyNameEnum,
 };
 use clap::{ArgAction, Args};
 use std::collections::HashMap;
@@ -106,6 +110,15 @@ pub struct ContainerOpts {
     /// Security Options
     #[arg(long = "security-opt", action = ArgAction::Append)]
     pub security_opt: Vec<String>,
+    /// Add a host device to the container
+    #[arg(long = "device", action = ArgAction::Append)]
+    pub device: Vec<String>,
+    /// Cgroup namespace to use (host|private)
+    #[arg(long)]
+    pub cgroupns: Option<String>,
+    /// User namespace to use
+    #[arg(long)]
+    pub userns: Option<String>,
     /// Add a custom host-to-IP mapping (host:ip)
     #[arg(long = "add-host", action = ArgAction::Append)]
     pub add_host: Vec<String>,
@@ -222,6 +235,28 @@ impl ContainerOpts {
             }
         });
 
+        let devices = self
+            .device
+            .iter()
+            .map(|d| parse_device(d).map_err(|e| flag_err(d, "--device", &e, cmd)))
+            .collect::<Result<Vec<_>>>()?;
+        let cgroupns_mode = match self.cgroupns.as_deref() {
+            None | Some("") => None,
+            Some("host") => Some(HostConfigCgroupnsModeEnum::HOST),
+            Some("private") => Some(HostConfigCgroupnsModeEnum::PRIVATE),
+            Some(_) => return Err(status_err(125, "--cgroupns: invalid CGROUP mode")),
+        };
+        if let Some(u) = self.userns.as_deref() {
+            if !matches!(u, "" | "host" | "private") {
+                return Err(status_err(125, "--userns: invalid USER mode"));
+            }
+        }
+        let security_opt = self
+            .security_opt
+            .iter()
+            .map(|o| security_opt(o).map_err(|e| status_err(125, e)))
+            .collect::<Result<Vec<_>>>()?;
+
         let restart_name = match policy.as_str() {
             "always" => RestartPolicyNameEnum::ALWAYS,
             "unless-stopped" => RestartPolicyNameEnum::UNLESS_STOPPED,
@@ -261,11 +296,18 @@ impl ContainerOpts {
             } else {
                 Some(self.cap_drop.clone())
             },
-            security_opt: if self.security_opt.is_empty() {
+            security_opt: if security_opt.is_empty() {
                 None
             } else {
-                Some(self.security_opt.clone())
+                Some(security_opt)
             },
+            devices: if devices.is_empty() {
+                None
+            } else {
+                Some(devices)
+            },
+            cgroupns_mode,
+            userns_mode: self.userns.clone(),
             extra_hosts: if self.add_host.is_empty() {
                 None
             } else {
@@ -321,11 +363,119 @@ impl ContainerOpts {
     }
 }
 
+/// `--device /dev/x[:/dev/y][:rwm]`, as the docker CLI's `parseDevice` reads it.
+fn parse_device(spec: &str) -> std::result::Result<DeviceMapping, String> {
+    let valid_mode =
+        |m: &str| !m.is_empty() && m.len() <= 3 && m.chars().all(|c| "rwm".contains(c));
+    let parts: Vec<&str> = spec.split(':').collect();
+    let (src, mut dst, mut mode) = (parts[0], "", "rwm");
+    match parts.len() {
+        1 => {}
+        2 if valid_mode(parts[1]) => mode = parts[1],
+        2 => dst = parts[1],
+        3 => (dst, mode) = (parts[1], parts[2]),
+        _ => return Err(format!("invalid device specification: {spec}")),
+    }
+    if dst.is_empty() {
+        dst = src;
+    }
+    for p in [src, dst] {
+        if !p.starts_with('/') {
+            return Err(format!("bad format for path: {p}"));
+        }
+    }
+    if !valid_mode(mode) {
+        return Err(format!("invalid device mode: {mode}"));
+    }
+    Ok(DeviceMapping {
+        path_on_host: Some(src.to_owned()),
+        path_in_container: Some(dst.to_owned()),
+        cgroup_permissions: Some(mode.to_owned()),
+    })
+}
+
+/// One `--security-opt`: a `seccomp=<file>` becomes `seccomp=<the file's JSON>`
+/// (compacted), as the docker CLI's `parseSecurityOpts` sends it.
+fn security_opt(opt: &str) -> std::result::Result<String, String> {
+    let Some(path) = opt
+        .strip_prefix("seccomp=")
+        .or_else(|| opt.strip_prefix("seccomp:"))
+    else {
+        return Ok(opt.to_owned());
+    };
+    if matches!(path, "unconfined" | "builtin") {
+        return Ok(opt.to_owned());
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        format!(
+            "opening seccomp profile ({path}) failed: open {path}: {}",
+            io_msg(&e)
+        )
+    })?;
+    let json: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| format!("compacting json for seccomp profile ({path}) failed: {e}"))?;
+    Ok(format!("seccomp={json}"))
+}
+
 /// An io error's message without Rust's " (os error N)" suffix, as Go prints it.
 pub fn io_msg(e: &std::io::Error) -> String {
     let s = e.to_string();
     match s.find(" (os error") {
         Some(i) => s[..i].to_lowercase(),
         None => s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn devices_parse_as_the_docker_cli_does() {
+        let d = parse_device("/dev/sda").unwrap();
+        assert_eq!(d.path_in_container.as_deref(), Some("/dev/sda"));
+        assert_eq!(d.cgroup_permissions.as_deref(), Some("rwm"));
+        let d = parse_device("/dev/sda:r").unwrap();
+        assert_eq!(d.path_in_container.as_deref(), Some("/dev/sda"));
+        assert_eq!(d.cgroup_permissions.as_deref(), Some("r"));
+        let d = parse_device("/dev/sda:/dev/xvda:rw").unwrap();
+        assert_eq!(d.path_in_container.as_deref(), Some("/dev/xvda"));
+        assert_eq!(d.cgroup_permissions.as_deref(), Some("rw"));
+        assert!(parse_device("/dev/a:/dev/b:rwx")
+            .unwrap_err()
+            .contains("invalid device mode"));
+        assert!(parse_device("sda")
+            .unwrap_err()
+            .contains("bad format for path: sda"));
+        assert!(parse_device("/a:/b:r:w").is_err());
+    }
+
+    #[test]
+    fn seccomp_files_are_sent_as_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("p.json");
+        std::fs::write(&file, "{\n  \"defaultAction\": \"SCMP_ACT_ALLOW\"\n}\n").unwrap();
+        let opt = format!("seccomp={}", file.display());
+        assert_eq!(
+            security_opt(&opt).unwrap(),
+            r#"seccomp={"defaultAction":"SCMP_ACT_ALLOW"}"#
+        );
+        assert_eq!(
+            security_opt("seccomp=unconfined").unwrap(),
+            "seccomp=unconfined"
+        );
+        assert_eq!(
+            security_opt("no-new-privileges").unwrap(),
+            "no-new-privileges"
+        );
+        let e = security_opt("seccomp=/nonexistent.json").unwrap_err();
+        assert!(
+            e.starts_with("opening seccomp profile (/nonexistent.json) failed"),
+            "{e}"
+        );
+        std::fs::write(&file, "{bad").unwrap();
+        assert!(security_opt(&opt)
+            .unwrap_err()
+            .starts_with("compacting json"));
     }
 }

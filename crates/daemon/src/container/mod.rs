@@ -9,6 +9,7 @@
 //! to the shims at start.
 
 pub mod model;
+pub mod seccomp;
 pub mod spec;
 
 use std::collections::BTreeMap;

@@ -1,19 +1,35 @@
 //! The OCI spec berthd writes for a container: Docker's defaults (mounts, devices,
-//! capabilities, masked and read-only paths), then the image's config, then the
-//! user's `Config` and `HostConfig`.
+//! capabilities, masked and read-only paths, the seccomp profile), then the image's
+//! config, then the user's `Config` and `HostConfig`.
 //!
 //! Docker's defaults are moby's `oci/defaults.go` and `daemon/oci_linux.go`; the
 //! capability list is Docker's default 14. The security options (`--privileged`,
-//! `--security-opt`, `--group-add`, `--sysctl`, `--ulimit`, `--pid/--ipc/--uts host`)
-//! are checked by [`validate`] at create time and written by [`generate`]. Seccomp is
-//! not written: `berth-runc` does not enforce it yet, so `seccomp=…` is accepted and
-//! ignored, as are `apparmor=…` and `label=…` on a host without those LSMs.
+//! `--security-opt`, `--group-add`, `--sysctl`, `--ulimit`, `--device`,
+//! `--pid/--ipc/--uts host`, `--cgroupns`, `--userns`) are checked by [`validate`] at
+//! create time, before anything is made, and written by [`generate`].
+//!
+//! Order matters in one place: the seccomp filter is made from the *final* bounding
+//! set (after `--cap-add/--cap-drop`), because Docker's profile opens a syscall only
+//! to a container holding the capability that guards it (`seccomp.rs`).
+//!
+//! `--privileged` is Docker's "no box": every capability the daemon holds, no
+//! seccomp filter, no masked or read-only paths, writable /sys, every device node of
+//! the host's /dev (moby `WithDevices` with runc's `HostDevices`) and the devices
+//! cgroup opened to all (`a *:* rwm`). `--security-opt seccomp=unconfined` drops only
+//! the filter; `seccomp=<profile>` replaces Docker's with the user's (the docker CLI
+//! sends the file's JSON; a path readable by berthd works too). `apparmor=…` and
+//! `label=…` are accepted and not enforced on a host without those LSMs.
+//!
+//! Devices are resolved against the host when the container is created (moby
+//! `getDevicesFromPath`): a missing node is Docker's "error gathering device
+//! information" at create, not a failed start.
 
 use std::path::Path;
 
 use serde_json::{json, Value};
 
 use super::model::{Config, HostConfig};
+use super::seccomp;
 use crate::error::{Error, Result};
 
 /// Docker's default capabilities.
@@ -458,11 +474,24 @@ pub struct SecurityOpts {
     pub no_new_privileges: bool,
     /// `systempaths=unconfined`: no masked or read-only paths.
     pub unconfined_paths: bool,
+    pub seccomp: SeccompOpt,
 }
 
-/// Parses `HostConfig.SecurityOpt`. `seccomp=…`, `apparmor=…` and `label=…` are
-/// accepted and not enforced (see the module's doc); other keys are refused with
-/// Docker's message.
+/// `--security-opt seccomp=…`.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub enum SeccompOpt {
+    /// Docker's default profile (no option, or `seccomp=builtin`).
+    #[default]
+    Default,
+    /// `seccomp=unconfined`: no filter.
+    Unconfined,
+    /// A profile in Docker's format: its JSON text (what the docker CLI sends) or a
+    /// path on the daemon's host.
+    Profile(String),
+}
+
+/// Parses `HostConfig.SecurityOpt`. `apparmor=…` and `label=…` are accepted and not
+/// enforced (see the module's doc); other keys are refused with Docker's message.
 pub fn security_opts(h: &HostConfig) -> Result<SecurityOpts> {
     let mut out = SecurityOpts::default();
     let opts = h.extra.get("SecurityOpt").and_then(|v| v.as_array());
@@ -481,7 +510,14 @@ pub fn security_opts(h: &HostConfig) -> Result<SecurityOpts> {
             .ok_or_else(|| Error::invalid(format!("invalid --security-opt 1: {opt:?}")))?;
         let bad = || Error::invalid(format!("invalid --security-opt 2: {opt:?}"));
         match k {
-            "label" | "apparmor" | "seccomp" => {}
+            "label" | "apparmor" => {}
+            "seccomp" => {
+                out.seccomp = match v {
+                    "unconfined" => SeccompOpt::Unconfined,
+                    "builtin" | "" => SeccompOpt::Default,
+                    profile => SeccompOpt::Profile(profile.to_owned()),
+                }
+            }
             "no-new-privileges" => out.no_new_privileges = parse_bool(v).ok_or_else(bad)?,
             "systempaths" if v == "unconfined" => out.unconfined_paths = true,
             _ => return Err(bad()),
@@ -504,10 +540,11 @@ fn ns_mode<'a>(h: &'a HostConfig, key: &str) -> &'a str {
     h.extra.get(key).and_then(|v| v.as_str()).unwrap_or("")
 }
 
-/// Checks the security options before anything is made: `--security-opt`,
-/// `--sysctl`, `--ulimit`, `--cap-add/--cap-drop` names and the namespace modes.
+/// Checks the security options before anything is made: `--security-opt` (a
+/// seccomp profile is decoded), `--sysctl`, `--ulimit`, `--cap-add/--cap-drop` names,
+/// `--device` nodes and the namespace modes.
 pub fn validate(h: &HostConfig) -> Result<()> {
-    security_opts(h)?;
+    let security = security_opts(h)?;
     for c in h.cap_add.iter().chain(h.cap_drop.iter()).flatten() {
         let name = cap_name(c);
         if name != "ALL" && !CAP_NAMES.contains(&name.as_str()) {
@@ -537,6 +574,21 @@ pub fn validate(h: &HostConfig) -> Result<()> {
         "" | "host" => {}
         m => return Err(Error::invalid(format!("invalid UTS mode: {m}"))),
     }
+    match ns_mode(h, "CgroupnsMode") {
+        "" | "host" | "private" => {}
+        m => {
+            return Err(Error::invalid(format!(
+                "invalid cgroup namespace mode: {m}"
+            )))
+        }
+    }
+    // berthd does not remap users (no `userns-remap`): "private" is the default.
+    match ns_mode(h, "UsernsMode") {
+        "" | "host" | "private" => {}
+        m => return Err(Error::invalid(format!("invalid userns mode: {m}"))),
+    }
+    seccomp_section(h, &security, &bounding(h))?;
+    devices(h)?;
     if let Some(sysctls) = h.extra.get("Sysctls").and_then(|v| v.as_object()) {
         for (k, v) in sysctls {
             let namespaced = SYSCTL_KEYS.contains(&k.as_str())
@@ -565,6 +617,204 @@ pub fn validate(h: &HostConfig) -> Result<()> {
     }
     rlimits(h)?;
     Ok(())
+}
+
+/// The container's bounding set, as [`capabilities`] resolves it.
+fn bounding(h: &HostConfig) -> Vec<String> {
+    capabilities(h)["bounding"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The OCI `linux.seccomp` section, or none (moby `WithSeccomp`): `--privileged` and
+/// `seccomp=unconfined` get no filter; a kernel without seccomp runs the default
+/// without one and refuses a custom profile.
+pub fn seccomp_section(
+    h: &HostConfig,
+    security: &SecurityOpts,
+    caps: &[String],
+) -> Result<Option<Value>> {
+    if h.privileged {
+        return Ok(None);
+    }
+    let host = seccomp::Host::current();
+    let invalid = |e: seccomp::Error| Error::invalid(e.to_string());
+    match &security.seccomp {
+        SeccompOpt::Unconfined => Ok(None),
+        SeccompOpt::Default if !seccomp::kernel_supported() => {
+            tracing::warn!(
+                "seccomp is not enabled in your kernel, running container without default profile"
+            );
+            Ok(None)
+        }
+        SeccompOpt::Default => Ok(Some(seccomp::default_profile(caps, &host))),
+        SeccompOpt::Profile(_) if !seccomp::kernel_supported() => {
+            Err(invalid(seccomp::Error::NotInKernel))
+        }
+        SeccompOpt::Profile(p) => {
+            let text = if p.trim_start().starts_with('{') {
+                p.clone()
+            } else {
+                seccomp::read_profile(p).map_err(invalid)?
+            };
+            seccomp::docker_profile(&text, caps, &host).map_err(invalid)
+        }
+    }
+}
+
+/// A device node of the host, as OCI `linux.devices` wants it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct HostDevice {
+    typ: &'static str,
+    major: u64,
+    minor: u64,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+}
+
+impl HostDevice {
+    fn entry(&self, path: &str) -> Value {
+        json!({
+            "path": path, "type": self.typ, "major": self.major, "minor": self.minor,
+            "fileMode": self.mode, "uid": self.uid, "gid": self.gid,
+        })
+    }
+    fn rule(&self, access: &str) -> Value {
+        json!({"allow": true, "type": self.typ, "major": self.major, "minor": self.minor, "access": access})
+    }
+}
+
+/// The node at `path` (not followed if a symlink), `Ok(None)` if it is no device.
+fn device_at(path: &Path) -> std::io::Result<Option<HostDevice>> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let m = std::fs::symlink_metadata(path)?;
+    let typ = if m.file_type().is_char_device() {
+        "c"
+    } else if m.file_type().is_block_device() {
+        "b"
+    } else {
+        return Ok(None);
+    };
+    Ok(Some(HostDevice {
+        typ,
+        major: rustix::fs::major(m.rdev()) as u64,
+        minor: rustix::fs::minor(m.rdev()) as u64,
+        mode: m.mode() & 0o7777,
+        uid: m.uid(),
+        gid: m.gid(),
+    }))
+}
+
+/// Every device node under `dir`, recursively, skipping what runc's `HostDevices`
+/// skips: the container gets its own pts, shm and mqueue, and never the host's console.
+fn walk_devices(dir: &Path, out: &mut Vec<(String, HostDevice)>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<_> = entries.flatten().collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        let Ok(ft) = e.file_type() else { continue };
+        if ft.is_dir() {
+            if !matches!(
+                name.as_ref(),
+                "pts" | "shm" | "fd" | "mqueue" | ".lxc" | ".lxd-mounts" | ".udev"
+            ) {
+                walk_devices(&e.path(), out);
+            }
+            continue;
+        }
+        if name == "console" {
+            continue;
+        }
+        if let Ok(Some(d)) = device_at(&e.path()) {
+            out.push((e.path().to_string_lossy().into_owned(), d));
+        }
+    }
+}
+
+/// One `--device` (`HostConfig.Devices` entry) resolved against the host (moby
+/// `getDevicesFromPath`): a symlink is followed, a directory gives every node in it.
+fn device_mapping(on_host: &str, in_container: &str) -> Result<Vec<(String, HostDevice)>> {
+    let gather = |msg: String| {
+        Error::invalid(format!(
+            "error gathering device information while adding custom device {on_host:?}: {msg}"
+        ))
+    };
+    let resolved = std::fs::canonicalize(on_host).unwrap_or_else(|_| on_host.into());
+    match device_at(&resolved) {
+        Ok(Some(d)) => return Ok(vec![(in_container.to_owned(), d)]),
+        Ok(None) => {}
+        Err(e) => {
+            let msg = e.to_string();
+            return Err(gather(
+                msg.split(" (os error")
+                    .next()
+                    .unwrap_or(&msg)
+                    .to_lowercase(),
+            ));
+        }
+    }
+    let mut found = Vec::new();
+    if resolved.is_dir() {
+        let mut all = Vec::new();
+        walk_devices(&resolved, &mut all);
+        let prefix = resolved.to_string_lossy().into_owned();
+        for (path, d) in all {
+            let rest = path.strip_prefix(&prefix).unwrap_or(&path);
+            found.push((format!("{}{rest}", in_container.trim_end_matches('/')), d));
+        }
+    }
+    if found.is_empty() {
+        return Err(gather("not a device node".into()));
+    }
+    Ok(found)
+}
+
+/// The user's `--device` list: (`linux.devices` entries, devices cgroup rules).
+fn devices(h: &HostConfig) -> Result<(Vec<Value>, Vec<Value>)> {
+    let (mut nodes, mut rules) = (Vec::new(), Vec::new());
+    let list = h.extra.get("Devices").and_then(|v| v.as_array());
+    for d in list.into_iter().flatten() {
+        let on_host = d["PathOnHost"].as_str().unwrap_or("");
+        let in_container = d["PathInContainer"]
+            .as_str()
+            .filter(|p| !p.is_empty())
+            .unwrap_or(on_host);
+        let access = d["CgroupPermissions"]
+            .as_str()
+            .filter(|p| !p.is_empty())
+            .unwrap_or("rwm");
+        if !in_container.starts_with('/') {
+            return Err(Error::invalid(format!(
+                "invalid device path in container: {in_container:?} must be absolute"
+            )));
+        }
+        if access.chars().any(|c| !"rwm".contains(c)) {
+            return Err(Error::invalid(format!("invalid device mode: {access}")));
+        }
+        // Privileged containers have every node already; moby maps only renamed ones.
+        if h.privileged && on_host == in_container {
+            continue;
+        }
+        let access = if h.privileged { "rwm" } else { access };
+        for (path, dev) in device_mapping(on_host, in_container)? {
+            nodes.push(dev.entry(&path));
+            rules.push(dev.rule(access));
+        }
+    }
+    Ok((nodes, rules))
+}
+
+/// Whether the host mounts cgroup v2 alone (Docker's default cgroupns follows it).
+fn cgroup_v2() -> bool {
+    Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
 }
 
 /// `HostConfig.Ulimits` as OCI `process.rlimits`.
@@ -706,9 +956,17 @@ pub fn generate(input: &SpecInput<'_>) -> Result<Value> {
             {"allow": true, "type": "b", "access": "m"},
         ],
     });
+    let (mut linux_devices, user_rules) = devices(h)?;
     if h.privileged {
-        // Every device may be used; the host's device nodes are not copied in.
+        // Every node of the host's /dev, and every device may be used: `a *:* rwm`.
+        let mut host = Vec::new();
+        walk_devices(Path::new("/dev"), &mut host);
+        let mut all: Vec<Value> = host.iter().map(|(path, d)| d.entry(path)).collect();
+        all.append(&mut linux_devices);
+        linux_devices = all;
         resources["devices"] = json!([{"allow": true, "access": "rwm"}]);
+    } else if let Some(rules) = resources["devices"].as_array_mut() {
+        rules.extend(user_rules);
     }
     let mut memory = serde_json::Map::new();
     if h.memory > 0 {
@@ -792,7 +1050,22 @@ pub fn generate(input: &SpecInput<'_>) -> Result<Value> {
             namespaces.push(json!({ "type": ns }));
         }
     }
+    // Docker's default: the host's cgroup namespace on v1, a private one on v2.
+    let cgroupns_private = match ns_mode(h, "CgroupnsMode") {
+        "private" => true,
+        "host" => false,
+        _ => cgroup_v2(),
+    };
+    if cgroupns_private {
+        namespaces.push(json!({"type": "cgroup"}));
+    }
     linux["namespaces"] = json!(namespaces);
+    if !linux_devices.is_empty() {
+        linux["devices"] = json!(linux_devices);
+    }
+    if let Some(filter) = seccomp_section(h, &security, &bounding(h))? {
+        linux["seccomp"] = filter;
+    }
     if !h.privileged && !security.unconfined_paths {
         linux["maskedPaths"] = json!(MASKED);
         linux["readonlyPaths"] = json!(READONLY);
@@ -975,13 +1248,18 @@ mod tests {
                 .unwrap()
                 .unconfined_paths
         );
-        let accepted = json!([
-            "seccomp=unconfined",
-            "apparmor=x",
-            "label=disable",
-            "seccomp={}"
-        ]);
+        let accepted = json!(["apparmor=x", "label=disable", "seccomp=builtin"]);
         assert_eq!(opts(accepted).unwrap(), SecurityOpts::default());
+        assert_eq!(
+            opts(json!(["seccomp=unconfined"])).unwrap().seccomp,
+            SeccompOpt::Unconfined
+        );
+        assert_eq!(
+            opts(json!(["seccomp={\"defaultAction\":\"SCMP_ACT_ALLOW\"}"]))
+                .unwrap()
+                .seccomp,
+            SeccompOpt::Profile("{\"defaultAction\":\"SCMP_ACT_ALLOW\"}".into())
+        );
         let e = opts(json!(["foo=bar"])).unwrap_err();
         assert!(
             e.message.contains("invalid --security-opt 2: \"foo=bar\""),
@@ -991,6 +1269,109 @@ mod tests {
         assert!(e.message.contains("nonsense"), "{e}");
         let e = opts(json!(["no-new-privileges=maybe"])).unwrap_err();
         assert!(e.message.contains("no-new-privileges=maybe"), "{e}");
+    }
+
+    #[test]
+    fn seccomp_follows_privileged_unconfined_and_custom_profiles() {
+        let section = |h: &HostConfig| {
+            seccomp_section(h, &security_opts(h).unwrap(), &bounding(h)).map(|s| s.is_some())
+        };
+        if !seccomp::kernel_supported() {
+            return;
+        }
+        let h = HostConfig::default();
+        let default = seccomp_section(&h, &security_opts(&h).unwrap(), &bounding(&h))
+            .unwrap()
+            .unwrap();
+        assert_eq!(default["defaultAction"], "SCMP_ACT_ERRNO");
+        let privileged = HostConfig {
+            privileged: true,
+            ..HostConfig::default()
+        };
+        assert!(!section(&privileged).unwrap());
+        let h = host_with(json!({"SecurityOpt": ["seccomp=unconfined"]}));
+        assert!(!section(&h).unwrap());
+        let h = host_with(json!({"SecurityOpt": ["seccomp={\"defaultAction\":\"SCMP_ACT_LOG\"}"]}));
+        assert!(section(&h).unwrap());
+        let e = validate(&host_with(json!({"SecurityOpt": ["seccomp={bad"]}))).unwrap_err();
+        assert_eq!(e.kind, crate::error::Kind::InvalidArgument);
+        assert!(
+            e.message.starts_with("decoding seccomp profile failed: "),
+            "{e}"
+        );
+        // A path the daemon reads.
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("p.json");
+        std::fs::write(&file, r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mount"],"action":"SCMP_ACT_ERRNO"}]}"#).unwrap();
+        let h = host_with(json!({"SecurityOpt": [format!("seccomp={}", file.display())]}));
+        assert!(section(&h).unwrap());
+        let h = host_with(json!({"SecurityOpt": ["seccomp=/nonexistent.json"]}));
+        let e = validate(&h).unwrap_err();
+        assert!(
+            e.message
+                .contains("opening seccomp profile (/nonexistent.json) failed"),
+            "{e}"
+        );
+        // The filter follows the final capabilities.
+        let h = host_with(json!({"CapAdd": ["SYS_ADMIN"]}));
+        let h = HostConfig {
+            cap_add: Some(vec!["SYS_ADMIN".into()]),
+            ..h
+        };
+        let admin = seccomp_section(&h, &security_opts(&h).unwrap(), &bounding(&h))
+            .unwrap()
+            .unwrap();
+        assert_ne!(admin, default);
+    }
+
+    #[test]
+    fn devices_resolve_against_the_host() {
+        let dev = |d: Value| devices(&host_with(json!({ "Devices": [d] })));
+        let (nodes, rules) = dev(json!({"PathOnHost": "/dev/null", "PathInContainer": "/dev/mynull", "CgroupPermissions": "r"})).unwrap();
+        assert_eq!(nodes[0]["path"], "/dev/mynull");
+        assert_eq!(
+            (nodes[0]["major"].as_u64(), nodes[0]["minor"].as_u64()),
+            (Some(1), Some(3))
+        );
+        assert_eq!(
+            rules[0],
+            json!({"allow": true, "type": "c", "major": 1, "minor": 3, "access": "r"})
+        );
+        let (nodes, _) = dev(json!({"PathOnHost": "/dev/zero"})).unwrap();
+        assert_eq!(nodes[0]["path"], "/dev/zero");
+        let e = dev(json!({"PathOnHost": "/dev/nope", "PathInContainer": "/dev/nope", "CgroupPermissions": "rwm"})).unwrap_err();
+        assert_eq!(
+            e.message,
+            "error gathering device information while adding custom device \"/dev/nope\": no such file or directory"
+        );
+        let e = dev(json!({"PathOnHost": "/etc/hostname"})).unwrap_err();
+        assert!(e.message.ends_with("not a device node"), "{e}");
+        let e = dev(json!({"PathOnHost": "/dev/null", "CgroupPermissions": "rwx"})).unwrap_err();
+        assert!(e.message.contains("invalid device mode: rwx"), "{e}");
+        let mut all = Vec::new();
+        walk_devices(Path::new("/dev"), &mut all);
+        assert!(all.iter().any(|(p, _)| p == "/dev/null"));
+        assert!(!all
+            .iter()
+            .any(|(p, _)| p.starts_with("/dev/pts/") || p == "/dev/console"));
+    }
+
+    #[test]
+    fn cgroupns_and_userns_modes() {
+        for ok in [
+            json!({"CgroupnsMode": "host"}),
+            json!({"CgroupnsMode": "private"}),
+            json!({"UsernsMode": "host"}),
+        ] {
+            validate(&host_with(ok)).unwrap();
+        }
+        let e = validate(&host_with(json!({"CgroupnsMode": "shared"}))).unwrap_err();
+        assert!(
+            e.message.contains("invalid cgroup namespace mode: shared"),
+            "{e}"
+        );
+        let e = validate(&host_with(json!({"UsernsMode": "remap"}))).unwrap_err();
+        assert!(e.message.contains("invalid userns mode: remap"), "{e}");
     }
 
     #[test]
