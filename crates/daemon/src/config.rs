@@ -40,6 +40,10 @@ pub struct Flags {
     /// Parent cgroup of containers (default `/berth`).
     #[arg(long)]
     pub cgroup_parent: Option<String>,
+    /// Print the OCI `linux.seccomp` a default container gets here, and exit
+    /// (for benchmarks and for comparing with other runtimes).
+    #[arg(long, hide = true)]
+    pub print_seccomp_profile: bool,
 }
 
 /// `daemon.json`, the keys berthd reads; others are ignored as dockerd would

@@ -12,6 +12,7 @@ mod logs;
 mod rootfs;
 
 use std::collections::HashMap;
+use std::io::Write;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 
@@ -25,6 +26,16 @@ use crate::daemon::Daemon;
 
 fn main() -> ExitCode {
     let flags = Flags::parse();
+    if flags.print_seccomp_profile {
+        let caps: Vec<String> = container::spec::DEFAULT_CAPS
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        let host = container::seccomp::Host::current();
+        let profile = container::seccomp::default_profile(&caps, &host);
+        let _ = writeln!(std::io::stdout(), "{profile}");
+        return ExitCode::SUCCESS;
+    }
     let config = match Config::load(flags) {
         Ok(c) => c,
         Err(e) => {
