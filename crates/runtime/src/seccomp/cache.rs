@@ -35,7 +35,7 @@ use sha2::{Digest, Sha256};
 use super::SeccompError;
 
 const MAGIC: &[u8; 8] = b"BERTHBPF";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 const HEADER: usize = 48;
 
 /// The cache directory's name under the state root.

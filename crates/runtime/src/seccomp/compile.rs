@@ -294,6 +294,11 @@ pub fn compile(plan: &Plan) -> Result<Vec<u8>, SeccompError> {
     // berth-runc installs the program itself; the spec alone decides no_new_privs.
     ctx.set_filter_attr(ScmpFilterAttr::CtlNnp, 0)
         .map_err(lib("linux.seccomp"))?;
+    // A binary tree of syscall numbers instead of libseccomp's default linear list:
+    // each syscall then walks O(log n) instructions, and so does the kernel when it
+    // loads the filter and precomputes its allow-cache for every syscall number
+    // (Docker's profile: seccomp() took ~1.5 ms with the list).
+    ctx.set_ctl_optimize(2).map_err(lib("linux.seccomp"))?;
     for (i, a) in plan.archs.iter().enumerate() {
         ctx.add_arch(*a)
             .map_err(lib(format!("linux.seccomp.architectures[{i}]")))?;
