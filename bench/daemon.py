@@ -6,6 +6,8 @@ dockerd that this script starts (each with its own data root, exec root and sock
 temporary directory; dockerd in a network namespace of its own). Measured, interleaved
 round-robin across the engines (run i on every engine before run i+1 on any):
 
+  version      `docker version`: the docker CLI's start-up and one request, the floor
+               of every other docker command's time
   run          `docker run --rm --network none busybox true`: wall time
   berth run    `berth run --rm --network none busybox true` against berthd (the berth
                CLI), compared with `docker run` against dockerd
@@ -60,6 +62,7 @@ SLEEPER = ["run", "-d", "--network", "none", IMAGE, "sleep", "1000"]
 
 # key, title, unit; the timing metrics (samples in ms)
 TIMINGS = [
+    ("version", "`docker version` (the CLI's own floor: start-up plus one request)", "ms"),
     ("run", "`docker run --rm --network none busybox true`", "ms"),
     ("berth_run", "`berth run --rm --network none busybox true` (berth CLI; ratio against `docker run` on dockerd)", "ms"),
     ("exec", "`docker exec <c> true` into a running `sleep`", "ms"),
@@ -456,18 +459,25 @@ def measure(engines: list[Engine], berth: Berthd | None, args, notes: list[str])
     def berth_run(e: Engine) -> None:
         e.samples["berth_run"].append(e.timed(*RUN, cli=e.berth))
 
+    def version(e: Engine) -> None:
+        e.samples["version"].append(e.timed("version"))
+
     # Warm-up round (page cache, first-run setup); also finds a broken engine early.
     for e in engines:
         guarded(e, "run", run)
     if berth:
         guarded(berth, "berth_run", berth_run)
     for e in engines:
-        for k in ("run", "berth_run"):
+        guarded(e, "version", version)
+    for e in engines:
+        for k in ("run", "berth_run", "version"):
             e.samples[k].clear()
 
     for i in range(args.runs):
         for e in engines:
             guarded(e, "run", run)
+        for e in engines:
+            guarded(e, "version", version)
         if berth:
             guarded(berth, "berth_run", berth_run)
         progress(f"run {i + 1}/{args.runs}")
@@ -640,6 +650,8 @@ def report(engines: list[Engine], berth: Berthd | None, docker_e: Dockerd | None
         ds = fmt(d, digits) if d is not None else why(docker_e, dkey)
         rows.append(f"| {title} | {bs} | {ds} | {ratio} |")
 
+    row("`docker version` (the docker CLI's floor: its start-up and one request), median ms",
+        med(berth, "version"), med(docker_e, "version"), 1, "version", "version")
     row("`docker run --rm --network none busybox true`, median ms",
         med(berth, "run"), med(docker_e, "run"), 1, "run", "run")
     row("`berth run --rm --network none busybox true` (berth CLI; dockerd column: `docker run`), median ms",

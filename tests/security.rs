@@ -108,6 +108,10 @@ fn security_opt_no_new_privileges_and_unknown_options() {
     );
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("nope=1"), "{body}");
+    // An unknown capability is named, and nothing is made.
+    let out = d.docker(&["run", "--rm", "--cap-add", "BOGUS", "busybox", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(text(&out.stderr).contains("BOGUS"), "{}", text(&out.stderr));
     assert_eq!(ok(d.docker(&["ps", "-aq"])).trim(), "");
     d.assert_clean();
 }

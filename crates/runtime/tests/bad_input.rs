@@ -249,3 +249,11 @@ fn terminal_without_a_console_socket() {
         "{err}"
     );
 }
+
+#[test]
+fn unknown_capability_is_named() {
+    let err = create_fails(&bundle_with(|c| {
+        c["process"]["capabilities"]["bounding"] = json!(["CAP_CHOWN", "CAP_BOGUS"])
+    }));
+    assert!(err.contains("CAP_BOGUS"), "{err}");
+}
