@@ -155,22 +155,7 @@ fn rootless_bundle(rt: &UserRuntime) -> Bundle {
 
 /// Nothing of `id` is left: state dir, cgroup dirs, mounts of the bundle, processes.
 fn assert_user_left_nothing(rt: &UserRuntime, id: &str, bundle: &Bundle) {
-    assert!(
-        !rt.root().join(id).exists(),
-        "state dir of {id} left behind"
-    );
-    for entry in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
-        let p = entry.path().join(id);
-        assert!(!p.exists(), "cgroup {} left behind", p.display());
-    }
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    let b = bundle.path().to_str().unwrap();
-    assert!(!mountinfo.contains(b), "a mount under {b} left behind");
-    let out = Command::new("ps").args(["-eo", "args"]).output().unwrap();
-    assert!(
-        !stdout(&out).contains(id),
-        "a process mentioning {id} left behind"
-    );
+    assert_nothing_left_in(&rt.root(), id, bundle);
 }
 
 macro_rules! need_root {

@@ -145,10 +145,12 @@ pub fn wait_status(rt: &Runtime, id: &str, want: &str) {
 /// Everything berth-runc could leave behind for `id`: state dir, cgroup dirs, mounts
 /// of the bundle, processes in the container's cgroup.
 pub fn assert_nothing_left(rt: &Runtime, id: &str, bundle: &Bundle) {
-    assert!(
-        !rt.root.path().join(id).exists(),
-        "state dir of {id} left behind"
-    );
+    assert_nothing_left_in(rt.root.path(), id, bundle);
+}
+
+/// [`assert_nothing_left`] for a runtime whose state root is `root`.
+pub fn assert_nothing_left_in(root: &Path, id: &str, bundle: &Bundle) {
+    assert!(!root.join(id).exists(), "state dir of {id} left behind");
     for entry in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
         let p = entry.path().join(id);
         assert!(!p.exists(), "cgroup {} left behind", p.display());
