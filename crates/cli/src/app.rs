@@ -107,6 +107,9 @@ enum Cmd {
     /// Manage Docker
     #[command(subcommand)]
     System(SystemCmd),
+    /// Manage volumes
+    #[command(subcommand)]
+    Volume(commands::volume::VolumeCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -255,6 +258,7 @@ async fn dispatch(ctx: &client::Ctx, cmd: Cmd) -> anyhow::Result<u8> {
         Cmd::Version(a) => c::version::run(ctx, a).await,
         Cmd::System(SystemCmd::Df(a)) => c::system_df::run(ctx, a).await,
         Cmd::System(SystemCmd::Prune(a)) => c::system_prune::run(ctx, a).await,
+        Cmd::Volume(v) => c::volume::run(ctx, v).await,
     }
 }
 
@@ -271,7 +275,7 @@ fn command_path(args: &[String]) -> String {
             continue;
         }
         words.push(a.clone());
-        if !matches!(a.as_str(), "container" | "image" | "system") {
+        if !matches!(a.as_str(), "container" | "image" | "system" | "volume") {
             break;
         }
     }

@@ -6,6 +6,7 @@
 //! ```text
 //! <data-root>/image/                      the image store (berth-image)
 //! <data-root>/snapshots/                  overlay snapshots
+//! <data-root>/volumes/<name>/             volumes (see `volume.rs`)
 //! <data-root>/containers/<id>/container.json   the record (versioned, atomic writes)
 //! <data-root>/containers/<id>/<id>-json.log    json-file log (written by the shim)
 //! <data-root>/containers/<id>/{hostname,hosts,resolv.conf}
@@ -117,6 +118,8 @@ pub struct Daemon {
     pub execs: Mutex<HashMap<String, Exec>>,
     /// Unpacks of one image must not race to commit the same snapshots.
     pub unpack_lock: tokio::sync::Mutex<()>,
+    /// Named and anonymous volumes (`<data-root>/volumes`).
+    pub volumes: Arc<crate::volume::VolumeStore>,
     pub id: String,
 }
 

@@ -10,6 +10,7 @@ mod error;
 mod events;
 mod logs;
 mod rootfs;
+mod volume;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -101,6 +102,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
         containers: Mutex::new(HashMap::new()),
         execs: Mutex::new(HashMap::new()),
         unpack_lock: tokio::sync::Mutex::new(()),
+        volumes: Arc::new(
+            volume::VolumeStore::load(config.data_root.join("volumes"))
+                .map_err(|e| anyhow::anyhow!("failed to load volumes: {e}"))?,
+        ),
         id,
     });
     daemon
@@ -166,6 +171,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
         tracing::info!("shutting down; stopping containers (live-restore is off)");
         daemon.stop_all().await;
     }
+    let d = daemon.clone();
+    let _ = tokio::task::spawn_blocking(move || d.unmount_idle_volumes()).await;
     for path in &config.hosts {
         let _ = std::fs::remove_file(path);
     }

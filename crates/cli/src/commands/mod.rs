@@ -42,4 +42,5 @@ pub mod tag;
 pub mod top;
 pub mod unpause;
 pub mod version;
+pub mod volume;
 pub mod wait;

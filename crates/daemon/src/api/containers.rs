@@ -498,20 +498,21 @@ fn command(r: &Record) -> String {
     parts.join(" ")
 }
 
-/// `Mounts` of inspect and list, from the user's mounts.
+/// `Mounts` of inspect and list, from the user's binds and the container's volumes.
 fn mounts_json(r: &Record) -> Value {
     let mounts = crate::container::spec::parse_mounts(&r.host_config).unwrap_or_default();
-    Value::Array(
-        mounts
+    let binds = mounts
             .into_iter()
             .filter(|m| m.typ == "bind")
             .map(|m| {
                 let ro = m.options.iter().any(|o| o == "ro");
                 let prop = m.options.iter().find(|o| o.ends_with("private") || o.ends_with("shared") || o.ends_with("slave")).cloned().unwrap_or_default();
                 json!({"Type": "bind", "Source": m.source, "Destination": m.destination, "Mode": if ro { "ro" } else { "" }, "RW": !ro, "Propagation": prop})
-            })
-            .collect(),
-    )
+            });
+    let volumes = r.volumes.iter().map(|v| {
+        json!({"Type": "volume", "Name": v.name, "Source": v.source, "Destination": v.destination, "Driver": "local", "Mode": if v.read_only { "ro" } else { "z" }, "RW": !v.read_only, "Propagation": ""})
+    });
+    Value::Array(binds.chain(volumes).collect())
 }
 
 fn summary(r: &Record) -> Value {

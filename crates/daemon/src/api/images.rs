@@ -1008,7 +1008,7 @@ async fn system_df(State(d): State<AppState>) -> Result<Response> {
             "LayersSize": layers_size,
             "Images": images,
             "Containers": out_containers,
-            "Volumes": [],
+            "Volumes": super::volumes::df_volumes(&d),
             "BuildCache": [],
             "BuilderSize": 0,
         }))

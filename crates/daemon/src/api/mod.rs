@@ -12,6 +12,7 @@ mod exec;
 mod images;
 mod system;
 mod top;
+mod volumes;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -44,6 +45,7 @@ pub fn router(daemon: AppState) -> Router {
         .merge(images::routes())
         .merge(archive::routes())
         .merge(top::routes())
+        .merge(volumes::routes())
         .fallback(|req: Request| async move {
             Error::not_found(format!(
                 "page not found: {} {}",

@@ -219,7 +219,7 @@ impl Daemon {
             host.log_config.typ = self.config.log_driver.clone();
         }
         // Mounts and security options are checked before anything is made.
-        spec::parse_mounts(&host)?;
+        let user_mounts = spec::parse_mounts(&host)?;
         spec::validate(&host)?;
         let runtime = if host.runtime.is_empty() {
             self.config.default_runtime.clone()
@@ -322,6 +322,19 @@ impl Daemon {
         config.env = Some(env.clone());
         let path = argv.remove(0);
 
+        // Volumes: the user's, then the image's `VOLUME`s no mount covers.
+        // `docker run -v /path` arrives as `Config.Volumes`, like the image's.
+        let mut image_volumes: Vec<String> = ic["Volumes"]
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default();
+        for dst in config.volumes.iter().flat_map(|v| v.keys()) {
+            if !image_volumes.contains(dst) {
+                image_volumes.push(dst.clone());
+            }
+        }
+        let volumes = self.make_volumes(&user_mounts, &image_volumes).await?;
+
         let dir = self.container_dir(&id);
         let record = Record {
             version: RECORD_VERSION,
@@ -344,6 +357,7 @@ impl Daemon {
                 .join(format!("{id}-json.log"))
                 .to_string_lossy()
                 .into_owned(),
+            volumes,
         };
 
         // Unpack, prepare the container's layer, mount it, write the bundle. Any
@@ -380,6 +394,119 @@ impl Daemon {
         Ok((id, Vec::new()))
     }
 
+    /// Gets or creates the volumes a new container mounts. Anonymous ones get a
+    /// random name and Docker's anonymous label.
+    async fn make_volumes(
+        &self,
+        user: &[spec::UserMount],
+        image_volumes: &[String],
+    ) -> Result<Vec<model::VolumeUse>> {
+        let clean = |p: &str| {
+            let t = p.trim_end_matches('/');
+            if t.is_empty() {
+                "/".to_owned()
+            } else {
+                t.to_owned()
+            }
+        };
+        let mut wanted: Vec<(String, crate::volume::CreateVolume, bool, bool)> = Vec::new();
+        for m in user {
+            if let Some(req) = &m.volume {
+                let ro = m.options.iter().any(|o| o == "ro");
+                let nocopy = m.options.iter().any(|o| o == "nocopy");
+                wanted.push((m.destination.clone(), req.clone(), ro, nocopy));
+            }
+        }
+        for dst in image_volumes {
+            if !dst.starts_with('/') {
+                return Err(Error::invalid(format!(
+                    "invalid volume specification: '{dst}': invalid mount path: '{dst}' mount path must be absolute"
+                )));
+            }
+            let covered = user.iter().any(|m| clean(&m.destination) == clean(dst))
+                || wanted.iter().any(|w| clean(&w.0) == clean(dst));
+            if !covered {
+                wanted.push((dst.clone(), Default::default(), false, false));
+            }
+        }
+        let store = self.volumes.clone();
+        blocking(move || {
+            let mut made: Vec<model::VolumeUse> = Vec::new();
+            for (destination, mut req, read_only, nocopy) in wanted {
+                let anonymous = req.name.is_none();
+                if anonymous {
+                    req.labels
+                        .insert(crate::volume::ANONYMOUS_LABEL.to_owned(), String::new());
+                }
+                let v = match store.create(req) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        for u in made.iter().filter(|u| u.anonymous) {
+                            let _ = store.remove(&u.name);
+                        }
+                        return Err(e);
+                    }
+                };
+                made.push(model::VolumeUse {
+                    source: store.mountpoint(&v.name).to_string_lossy().into_owned(),
+                    name: v.name,
+                    destination,
+                    read_only,
+                    nocopy,
+                    anonymous,
+                });
+            }
+            Ok(made)
+        })
+        .await
+    }
+
+    /// The IDs of the containers that use volume `name`.
+    pub fn volume_users(&self, name: &str) -> Vec<String> {
+        self.all()
+            .iter()
+            .filter(|e| e.snapshot().volumes.iter().any(|v| v.name == name))
+            .map(|e| e.id.clone())
+            .collect()
+    }
+
+    /// At shutdown: unmounts the tmpfs- and bind-backed volumes no running
+    /// container uses (blocking).
+    pub fn unmount_idle_volumes(&self) {
+        let live: Vec<Record> = self
+            .all()
+            .iter()
+            .map(|e| e.snapshot())
+            .filter(|r| r.state.status.is_live())
+            .collect();
+        for v in self.volumes.list() {
+            if live
+                .iter()
+                .any(|r| r.volumes.iter().any(|u| u.name == v.name))
+            {
+                continue;
+            }
+            if let Err(e) = self.volumes.unmount(&v.name) {
+                tracing::warn!("volume {}: {e}", v.name);
+            }
+        }
+    }
+
+    /// Removes a container's anonymous volumes that no other container uses
+    /// (`rm -v`, `--rm`); named volumes stay.
+    async fn remove_anonymous_volumes(&self, r: &Record) {
+        for v in r.volumes.iter().filter(|v| v.anonymous) {
+            if !self.volume_users(&v.name).is_empty() {
+                continue;
+            }
+            let store = self.volumes.clone();
+            let name = v.name.clone();
+            if let Err(e) = blocking(move || store.remove(&name)).await {
+                tracing::warn!("removing volume {}: {e}", v.name);
+            }
+        }
+    }
+
     /// Everything on disk for a new container (blocking).
     fn materialize(&self, r: &Record, image: &str) -> Result<()> {
         let dir = self.container_dir(&r.id);
@@ -391,6 +518,22 @@ impl Daemon {
         let parent = self.images.unpack_in(image, &*self.snapshotter, &scratch)?;
         let mounts = self.snapshotter.prepare(&r.snapshot, Some(&parent))?;
         crate::rootfs::mount(&mounts, &rootfs)?;
+        // Copy-up: an empty volume gets the image's content at its destination.
+        for v in r.volumes.iter().filter(|v| !v.nocopy) {
+            let at = rootfs.join(v.destination.trim_start_matches('/'));
+            // Symlinks in the image must not lead the copy outside the rootfs.
+            match at.canonicalize() {
+                Ok(real) if real.starts_with(&rootfs) => {
+                    crate::volume::copy_up(&real, Path::new(&v.source)).map_err(|e| {
+                        Error::internal(format!(
+                            "failed to copy the image's {} into volume {}: {e}",
+                            v.destination, v.name
+                        ))
+                    })?
+                }
+                _ => {}
+            }
+        }
         std::fs::write(dir.join("hostname"), format!("{}\n", r.config.hostname))?;
         std::fs::write(
             dir.join("hosts"),
@@ -421,6 +564,7 @@ impl Daemon {
             container_dir: &dir,
             cgroup_parent: &self.config.cgroup_parent,
             init,
+            volumes: &r.volumes,
         })?;
         std::fs::write(
             bundle.join("config.json"),
@@ -438,6 +582,7 @@ impl Daemon {
             Ok(())
         })
         .await;
+        self.remove_anonymous_volumes(record).await;
     }
 
     /// Removes everything [`Daemon::materialize`] made (blocking; best effort).
@@ -568,7 +713,7 @@ impl Daemon {
                     let d = self.clone();
                     let e = entry.clone();
                     tokio::spawn(async move {
-                        let _ = d.remove(&e, true, false).await;
+                        let _ = d.remove(&e, true, true).await;
                     });
                 }
                 let kind = if code == 128 {
@@ -696,7 +841,7 @@ impl Daemon {
             let d = self.clone();
             let e = entry.clone();
             tokio::spawn(async move {
-                let _ = d.remove(&e, true, false).await;
+                let _ = d.remove(&e, true, true).await;
             });
             return;
         }
@@ -942,7 +1087,7 @@ impl Daemon {
     }
 
     /// `DELETE /containers/{id}`.
-    pub async fn remove(&self, entry: &Arc<Entry>, force: bool, _volumes: bool) -> Result<()> {
+    pub async fn remove(&self, entry: &Arc<Entry>, force: bool, volumes: bool) -> Result<()> {
         let _op = entry.op.lock().await;
         if entry.phase.borrow().removed {
             return Ok(());
@@ -1008,6 +1153,9 @@ impl Daemon {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .retain(|_, x| x.container != entry.id);
+        if volumes {
+            self.remove_anonymous_volumes(&entry.snapshot()).await;
+        }
         self.emit(entry, "destroy", &[]);
         entry.phase.send_modify(|p| {
             p.removed = true;
@@ -1058,6 +1206,7 @@ impl Daemon {
                         created: String::new(),
                         image_name: String::new(),
                         image_id: String::new(),
+                        volumes: Vec::new(),
                         path: String::new(),
                         args: vec![],
                         config: Default::default(),

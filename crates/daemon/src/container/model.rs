@@ -247,6 +247,24 @@ pub struct Record {
     /// The shim socket of the current task, if any.
     pub shim_socket: Option<std::path::PathBuf>,
     pub log_path: String,
+    /// The volumes mounted into the container, resolved at create (named, from
+    /// `Binds`/`Mounts`, and anonymous, from those or the image's `VOLUME`).
+    #[serde(default)]
+    pub volumes: Vec<VolumeUse>,
+}
+
+/// One volume mounted into a container.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct VolumeUse {
+    pub name: String,
+    pub destination: String,
+    /// The volume's `_data` directory.
+    pub source: String,
+    pub read_only: bool,
+    /// Skip copy-up of the image's content (`nocopy`).
+    pub nocopy: bool,
+    /// Made for this container (removed with `rm -v` and `--rm`).
+    pub anonymous: bool,
 }
 
 pub const RECORD_VERSION: u32 = 1;

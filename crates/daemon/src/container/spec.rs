@@ -172,6 +172,8 @@ pub struct SpecInput<'a> {
     pub container_dir: &'a Path,
     pub cgroup_parent: &'a str,
     pub init: bool,
+    /// Volumes, resolved: their `_data` is bind-mounted at the destination.
+    pub volumes: &'a [super::model::VolumeUse],
 }
 
 /// A user mount: `-v /host:/ctr[:ro]` (`HostConfig.Binds`), `--mount type=bind|tmpfs`
@@ -183,6 +185,9 @@ pub struct UserMount {
     pub typ: &'static str,
     pub source: String,
     pub options: Vec<String>,
+    /// For `typ == "volume"`: the volume to get or create (`source` is its name,
+    /// empty for an anonymous one; `options` may hold `ro` and `nocopy`).
+    pub volume: Option<crate::volume::CreateVolume>,
 }
 
 fn invalid_mount(typ: &str, msg: impl std::fmt::Display) -> Error {
@@ -204,13 +209,39 @@ pub fn parse_mounts(h: &HostConfig) -> Result<Vec<UserMount>> {
                 )))
             }
         };
-        if !src.starts_with('/') {
-            return Err(Error::invalid(format!(
-                "invalid volume specification: '{b}': named volumes are not supported yet (issue #6); use an absolute host path"
-            )));
-        }
         if !dst.starts_with('/') {
             return Err(Error::invalid(format!("invalid volume specification: '{b}': invalid mount path: '{dst}' mount path must be absolute")));
+        }
+        if !src.starts_with('/') {
+            // A volume name (`name:/path[:ro|rw|nocopy]`), made on first use.
+            if !crate::volume::valid_name(src) {
+                return Err(Error::invalid(format!(
+                    "create {src}: \"{src}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
+                )));
+            }
+            let mut options = Vec::new();
+            for o in opts.split(',').filter(|o| !o.is_empty()) {
+                match o {
+                    "ro" | "nocopy" => options.push(o.to_owned()),
+                    "rw" | "z" | "Z" => {}
+                    other => {
+                        return Err(Error::invalid(format!(
+                            "invalid volume specification: '{b}': invalid mode: {other}"
+                        )))
+                    }
+                }
+            }
+            out.push(UserMount {
+                destination: dst.to_owned(),
+                typ: "volume",
+                source: src.to_owned(),
+                options,
+                volume: Some(crate::volume::CreateVolume {
+                    name: Some(src.to_owned()),
+                    ..Default::default()
+                }),
+            });
+            continue;
         }
         if !Path::new(src).exists() {
             return Err(invalid_mount(
@@ -244,6 +275,7 @@ pub fn parse_mounts(h: &HostConfig) -> Result<Vec<UserMount>> {
             typ: "bind",
             source: src.to_owned(),
             options,
+            volume: None,
         });
     }
     if let Some(tmpfs) = h.extra.get("Tmpfs").and_then(|v| v.as_object()) {
@@ -267,6 +299,7 @@ pub fn parse_mounts(h: &HostConfig) -> Result<Vec<UserMount>> {
                 typ: "tmpfs",
                 source: "tmpfs".into(),
                 options,
+                volume: None,
             });
         }
     }
@@ -303,6 +336,7 @@ pub fn parse_mounts(h: &HostConfig) -> Result<Vec<UserMount>> {
                         typ: "bind",
                         source: src,
                         options,
+                        volume: None,
                     });
                 }
                 "tmpfs" => {
@@ -319,13 +353,51 @@ pub fn parse_mounts(h: &HostConfig) -> Result<Vec<UserMount>> {
                         typ: "tmpfs",
                         source: "tmpfs".into(),
                         options,
+                        volume: None,
+                    });
+                }
+                "volume" => {
+                    let src = m["Source"].as_str().unwrap_or("").to_owned();
+                    if !src.is_empty() && !crate::volume::valid_name(&src) {
+                        return Err(Error::invalid(format!(
+                            "create {src}: \"{src}\" includes invalid characters for a local volume name, only \"[a-zA-Z0-9][a-zA-Z0-9_.-]\" are allowed. If you intended to pass a host directory, use absolute path"
+                        )));
+                    }
+                    let vo = &m["VolumeOptions"];
+                    let strings =
+                        |v: &serde_json::Value| -> std::collections::BTreeMap<String, String> {
+                            v.as_object()
+                                .map(|o| {
+                                    o.iter()
+                                        .map(|(k, v)| {
+                                            (k.clone(), v.as_str().unwrap_or("").to_owned())
+                                        })
+                                        .collect()
+                                })
+                                .unwrap_or_default()
+                        };
+                    let mut options = Vec::new();
+                    if ro {
+                        options.push("ro".to_owned());
+                    }
+                    if vo["NoCopy"].as_bool().unwrap_or(false) {
+                        options.push("nocopy".to_owned());
+                    }
+                    out.push(UserMount {
+                        destination: dst,
+                        typ: "volume",
+                        source: src.clone(),
+                        options,
+                        volume: Some(crate::volume::CreateVolume {
+                            name: Some(src).filter(|s| !s.is_empty()),
+                            driver: vo["DriverConfig"]["Name"].as_str().map(str::to_owned),
+                            options: strings(&vo["DriverConfig"]["Options"]),
+                            labels: strings(&vo["Labels"]),
+                        }),
                     });
                 }
                 other => {
-                    return Err(invalid_mount(
-                        other,
-                        "volume mounts are not supported yet (issue #6)",
-                    ));
+                    return Err(invalid_mount(other, format!("mount type unknown: {other}")));
                 }
             }
         }
@@ -931,8 +1003,19 @@ pub fn generate(input: &SpecInput<'_>) -> Result<Value> {
         }));
     }
     for m in parse_mounts(h)? {
+        if m.typ == "volume" {
+            continue;
+        }
         mounts.retain(|x| x["destination"] != json!(m.destination));
         mounts.push(json!({"destination": m.destination, "type": m.typ, "source": m.source, "options": m.options}));
+    }
+    for v in input.volumes {
+        mounts.retain(|x| x["destination"] != json!(v.destination));
+        let mut options = vec!["rbind", "rprivate"];
+        if v.read_only {
+            options.push("ro");
+        }
+        mounts.push(json!({"destination": v.destination, "type": "bind", "source": v.source, "options": options}));
     }
     if input.init {
         mounts.push(json!({"destination": "/sbin/docker-init", "type": "bind", "source": INIT_BINARY, "options": ["bind", "ro"]}));
@@ -1195,6 +1278,33 @@ mod tests {
             extra: extra.as_object().cloned().unwrap_or_default(),
             ..HostConfig::default()
         }
+    }
+
+    #[test]
+    fn volume_sources_in_binds_and_mounts_are_volumes() {
+        let mut h = host_with(json!({"Mounts": [
+            {"Type": "volume", "Source": "", "Target": "/anon"},
+            {"Type": "volume", "Source": "mv", "Target": "/m", "ReadOnly": true,
+             "VolumeOptions": {"NoCopy": true, "Labels": {"k": "v"},
+                               "DriverConfig": {"Name": "local", "Options": {"type": "tmpfs"}}}},
+        ]}));
+        h.binds = Some(vec!["data:/data:ro,nocopy".into(), "/tmp:/host".into()]);
+        let m = parse_mounts(&h).unwrap();
+        assert_eq!((m[0].typ, m[0].source.as_str()), ("volume", "data"));
+        assert_eq!(m[0].options, ["ro", "nocopy"]);
+        assert_eq!(m[1].typ, "bind");
+        assert_eq!(m[2].volume.as_ref().unwrap().name, None);
+        let named = m[3].volume.as_ref().unwrap();
+        assert_eq!(named.name.as_deref(), Some("mv"));
+        assert_eq!(named.labels["k"], "v");
+        assert_eq!(named.options["type"], "tmpfs");
+        assert_eq!(m[3].options, ["ro", "nocopy"]);
+
+        h.binds = Some(vec!["bad name:/x".into()]);
+        let e = parse_mounts(&h).unwrap_err();
+        assert!(e
+            .message
+            .starts_with("create bad name: \"bad name\" includes invalid characters"));
     }
 
     #[test]
