@@ -57,14 +57,7 @@ pub async fn run(ctx: &Ctx, args: InspectArgs) -> Result<u8> {
             format!("\"{typ}\" is not a valid value for --type"),
         ));
     }
-    let template = match args.format.as_deref() {
-        None | Some("") => None,
-        Some("json") => Some(crate::template::Template::parse("{{json .}}")?),
-        Some(f) => Some(
-            crate::template::Template::parse(f)
-                .map_err(|e| status_err(1, format!("template parsing error: {e}")))?,
-        ),
-    };
+    let template = parse_format(args.format.as_deref())?;
     let mut objs: Vec<String> = Vec::new();
     let mut errors = Vec::new();
     for name in &args.names {
@@ -78,6 +71,28 @@ pub async fn run(ctx: &Ctx, args: InspectArgs) -> Result<u8> {
             Err(e) => errors.push(crate::client::error_text(&e)),
         }
     }
+    print_objects(&objs, template.as_ref(), errors)
+}
+
+/// `--format` of the inspect commands: none, `json`, or a Go template.
+pub fn parse_format(format: Option<&str>) -> Result<Option<crate::template::Template>> {
+    Ok(match format {
+        None | Some("") => None,
+        Some("json") => Some(crate::template::Template::parse("{{json .}}")?),
+        Some(f) => Some(
+            crate::template::Template::parse(f)
+                .map_err(|e| status_err(1, format!("template parsing error: {e}")))?,
+        ),
+    })
+}
+
+/// Prints inspected objects as Docker does (an indented JSON array, or the template
+/// once per object), then the errors: exit status 1 if there were any.
+pub fn print_objects(
+    objs: &[String],
+    template: Option<&crate::template::Template>,
+    errors: Vec<String>,
+) -> Result<u8> {
     match template {
         None => {
             if objs.is_empty() {
@@ -91,7 +106,7 @@ pub async fn run(ctx: &Ctx, args: InspectArgs) -> Result<u8> {
             }
         }
         Some(t) => {
-            for o in &objs {
+            for o in objs {
                 let v: serde_json::Value = serde_json::from_str(o)?;
                 let out = t.execute(&v).map_err(|e| status_err(1, e.to_string()))?;
                 println!("{out}");

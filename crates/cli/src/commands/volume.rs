@@ -183,14 +183,7 @@ async fn ls(ctx: &Ctx, a: LsArgs) -> Result<u8> {
 }
 
 async fn inspect(ctx: &Ctx, a: InspectArgs) -> Result<u8> {
-    let template = match a.format.as_deref() {
-        None | Some("") => None,
-        Some("json") => Some(crate::template::Template::parse("{{json .}}")?),
-        Some(f) => Some(
-            crate::template::Template::parse(f)
-                .map_err(|e| status_err(1, format!("template parsing error: {e}")))?,
-        ),
-    };
+    let template = super::inspect::parse_format(a.format.as_deref())?;
     let mut objs = Vec::new();
     let mut errors = Vec::new();
     for name in &a.names {
@@ -199,33 +192,7 @@ async fn inspect(ctx: &Ctx, a: InspectArgs) -> Result<u8> {
             Err(e) => errors.push(error_text(&e)),
         }
     }
-    match template {
-        None => {
-            if objs.is_empty() {
-                println!("[]");
-            } else {
-                let body: Vec<String> = objs
-                    .iter()
-                    .map(|o| format!("    {}", raw::indent(o, "    ", 1)))
-                    .collect();
-                println!("[\n{}\n]", body.join(",\n"));
-            }
-        }
-        Some(t) => {
-            for o in &objs {
-                let v: Value = serde_json::from_str(o)?;
-                println!(
-                    "{}",
-                    t.execute(&v).map_err(|e| status_err(1, e.to_string()))?
-                );
-            }
-        }
-    }
-    if errors.is_empty() {
-        Ok(0)
-    } else {
-        Err(status_err(1, errors.join("\n")))
-    }
+    super::inspect::print_objects(&objs, template.as_ref(), errors)
 }
 
 async fn rm(ctx: &Ctx, a: RmArgs) -> Result<u8> {
