@@ -4,7 +4,8 @@
 set -euo pipefail
 need=()
 for pair in busybox:busybox-static runc:runc crun:crun tini:tini pkg-config:pkg-config \
-            hyperfine:hyperfine ps:procps /usr/bin/time:time unshare:util-linux ip:iproute2 umoci:umoci; do
+            hyperfine:hyperfine ps:procps /usr/bin/time:time unshare:util-linux ip:iproute2 umoci:umoci \
+            nft:nftables iptables:iptables docker-compose:docker-compose wrk:wrk; do
   cmd=${pair%%:*}; pkg=${pair#*:}
   if [[ $cmd == /* ]]; then [ -x "$cmd" ] || need+=("$pkg"); else command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg"); fi
 done

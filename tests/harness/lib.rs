@@ -40,6 +40,68 @@ pub struct Berthd {
     child: Option<Child>,
     /// Set by the first [`Berthd::spawn`]: a daemon that never ran has nothing to clean.
     spawned: bool,
+    /// This daemon's network slot (see [`NetSlot`]).
+    pub net: NetSlot,
+}
+
+/// A network slot of one test daemon, unique across every test process on the
+/// machine (held by a lock file): its default bridge `bte<k>` on
+/// 10.<100+k>.0.0/24, new networks from 10.<100+k>.0.0/16 in /24s, and its own
+/// firewall table, so daemons side by side never share a bridge, a subnet or a rule.
+pub struct NetSlot {
+    pub k: u8,
+    lock: PathBuf,
+}
+
+impl NetSlot {
+    fn take() -> NetSlot {
+        loop {
+            for k in 0..100u8 {
+                let lock = PathBuf::from(format!("/tmp/berth-e2e-net-{k}.lock"));
+                let made = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&lock);
+                match made {
+                    Ok(mut f) => {
+                        use std::io::Write;
+                        let _ = write!(f, "{}", std::process::id());
+                        return NetSlot { k, lock };
+                    }
+                    Err(_) => {
+                        // A slot of a process that is gone is free again.
+                        let owner = std::fs::read_to_string(&lock).unwrap_or_default();
+                        let alive = owner
+                            .trim()
+                            .parse::<u32>()
+                            .is_ok_and(|pid| Path::new(&format!("/proc/{pid}")).exists());
+                        if !alive && !owner.trim().is_empty() {
+                            let _ = std::fs::remove_file(&lock);
+                        }
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    /// The default bridge's interface.
+    pub fn bridge(&self) -> String {
+        format!("bte{}", self.k)
+    }
+    /// The second octet of this slot's addresses.
+    pub fn octet(&self) -> u8 {
+        100 + self.k
+    }
+    /// The daemon's nftables table.
+    pub fn table(&self) -> String {
+        format!("berth_{}", self.bridge())
+    }
+}
+
+impl Drop for NetSlot {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.lock);
+    }
 }
 
 impl Berthd {
@@ -74,6 +136,16 @@ impl Berthd {
             .arg(self.dir.path().join("berthd.pid"))
             .arg("--cgroup-parent")
             .arg(&self.cgroup_parent)
+            .arg("--bridge")
+            .arg(self.net.bridge())
+            .arg("--bip")
+            .arg(format!("10.{}.0.1/24", self.net.octet()))
+            .arg("--default-address-pool")
+            .arg(format!("base=10.{}.0.0/16,size=24", self.net.octet()))
+            // Names the embedded DNS does not know go to the host's loopback,
+            // where nothing answers: tests never query a resolver off this machine.
+            .arg("--dns")
+            .arg("127.0.0.1")
             .stdin(Stdio::null());
         c
     }
@@ -327,6 +399,45 @@ impl Berthd {
         assert!(mounts.is_empty(), "mounts left: {mounts:#?}");
         let cgroups = self.leftover_cgroups();
         assert!(cgroups.is_empty(), "cgroups left: {cgroups:#?}");
+        let links = self.leftover_links();
+        assert!(links.is_empty(), "interfaces left: {links:#?}");
+    }
+
+    /// The bridges of this daemon's networks (the default one and user-defined
+    /// ones, from the daemon's network files).
+    pub fn bridges(&self) -> Vec<String> {
+        let mut out = vec![self.net.bridge()];
+        for f in std::fs::read_dir(self.data_root().join("network"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let text = std::fs::read_to_string(f.path()).unwrap_or_default();
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
+                if let Some(b) = v["Bridge"].as_str().filter(|b| !b.is_empty()) {
+                    if !out.iter().any(|x| x == b) {
+                        out.push(b.to_owned());
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Interfaces still attached to this daemon's bridges (containers' veths).
+    pub fn leftover_links(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for b in self.bridges() {
+            let o = Command::new("ip")
+                .args(["-o", "link", "show", "master", &b])
+                .output();
+            if let Ok(o) = o {
+                for line in text(&o.stdout).lines() {
+                    out.push(line.split(':').nth(1).unwrap_or("").trim().to_owned());
+                }
+            }
+        }
+        out
     }
 }
 
@@ -356,6 +467,14 @@ impl Drop for Berthd {
         for m in mounts {
             let _ = Command::new("umount").arg("-l").arg(&m).output();
         }
+        // The daemon keeps its bridges and rules (as dockerd keeps docker0); the
+        // test's daemon is gone for good, so they go.
+        for b in self.bridges() {
+            let _ = Command::new("ip").args(["link", "del", &b]).output();
+        }
+        let _ = Command::new("nft")
+            .args(["delete", "table", "ip", &self.net.table()])
+            .output();
         std::thread::sleep(Duration::from_millis(50));
         for c in self.leftover_cgroups() {
             let _ = std::fs::remove_dir(&c);
@@ -407,6 +526,7 @@ impl Berthd {
             dir,
             child: None,
             spawned: false,
+            net: NetSlot::take(),
         }
     }
 

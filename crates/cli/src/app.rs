@@ -110,6 +110,9 @@ enum Cmd {
     /// Manage volumes
     #[command(subcommand)]
     Volume(commands::volume::VolumeCmd),
+    /// Manage networks
+    #[command(subcommand)]
+    Network(commands::network::NetworkCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -259,6 +262,7 @@ async fn dispatch(ctx: &client::Ctx, cmd: Cmd) -> anyhow::Result<u8> {
         Cmd::System(SystemCmd::Df(a)) => c::system_df::run(ctx, a).await,
         Cmd::System(SystemCmd::Prune(a)) => c::system_prune::run(ctx, a).await,
         Cmd::Volume(v) => c::volume::run(ctx, v).await,
+        Cmd::Network(n) => c::network::run(ctx, n).await,
     }
 }
 
@@ -275,7 +279,10 @@ fn command_path(args: &[String]) -> String {
             continue;
         }
         words.push(a.clone());
-        if !matches!(a.as_str(), "container" | "image" | "system" | "volume") {
+        if !matches!(
+            a.as_str(),
+            "container" | "image" | "system" | "volume" | "network"
+        ) {
             break;
         }
     }

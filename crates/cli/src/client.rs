@@ -55,6 +55,16 @@ impl std::error::Error for UsageError {}
 /// The usage line of a command, as Docker's help shows it.
 pub fn usage_line(cmd: &str) -> String {
     let last = cmd.rsplit(' ').next().unwrap_or(cmd);
+    if let Some(sub) = cmd.strip_prefix("network ") {
+        let args = match sub {
+            "create" => "[OPTIONS] NETWORK",
+            "inspect" => "[OPTIONS] NETWORK [NETWORK...]",
+            "rm" | "remove" => "NETWORK [NETWORK...]",
+            "connect" | "disconnect" => "[OPTIONS] NETWORK CONTAINER",
+            _ => "[OPTIONS]",
+        };
+        return format!("berth {cmd} {args}");
+    }
     let args = match last {
         "run" | "create" => "[OPTIONS] IMAGE [COMMAND] [ARG...]",
         "exec" => "[OPTIONS] CONTAINER COMMAND [ARG...]",

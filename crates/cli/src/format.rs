@@ -158,67 +158,109 @@ pub struct Port {
     pub proto: String,
 }
 
-/// Docker's `DisplayablePorts`: sorted, consecutive ports folded into ranges,
-/// "0.0.0.0:8080->80/tcp" for published and "80/tcp" for exposed-only ports.
+/// Docker's `DisplayablePorts` (cli/command/formatter/container.go): ports sorted by
+/// container port, then address, host port and protocol. Unpublished ports, and ports
+/// published on the same number (`0.0.0.0:80->80/tcp`), fold into ranges per address and
+/// protocol (`8000-8001/tcp`, `0.0.0.0:80-81->80-81/tcp`); every other mapping is listed
+/// alone after them (`0.0.0.0:8000->80/tcp, 0.0.0.0:8001->81/tcp`), as Docker prints it.
 pub fn display_ports(ports: &[Port]) -> String {
     let mut ports = ports.to_vec();
     ports.sort_by(|a, b| {
-        (a.public.is_some(), &a.ip, a.public, &a.proto, a.private).cmp(&(
-            b.public.is_some(),
-            &b.ip,
-            b.public,
-            &b.proto,
+        (a.private, &a.ip, a.public.unwrap_or(0), &a.proto).cmp(&(
             b.private,
+            &b.ip,
+            b.public.unwrap_or(0),
+            &b.proto,
         ))
     });
-    let mut out: Vec<String> = Vec::new();
-    let mut i = 0;
-    while i < ports.len() {
-        let p = &ports[i];
-        let mut j = i;
-        // Fold a run of consecutive ports on the same ip/proto and mapping offset.
-        while j + 1 < ports.len() {
-            let q = &ports[j + 1];
-            let prev = &ports[j];
-            let same =
-                q.ip == p.ip && q.proto == p.proto && q.public.is_some() == p.public.is_some();
-            let consecutive = q.private == prev.private + 1
-                && match (q.public, prev.public) {
-                    (Some(a), Some(b)) => a == b + 1,
-                    (None, None) => true,
-                    _ => false,
-                };
-            if same && consecutive {
-                j += 1;
-            } else {
-                break;
+    // (ip, proto) → current run; keys kept in order of first appearance.
+    let mut groups: Vec<((String, String), (u16, u16))> = Vec::new();
+    let mut result: Vec<String> = Vec::new();
+    let mut host_mappings: Vec<String> = Vec::new();
+    for p in &ports {
+        let public = p.public.unwrap_or(0);
+        if !p.ip.is_empty() && public != p.private {
+            host_mappings.push(format!(
+                "{}->{}/{}",
+                join_host_port(&p.ip, &public.to_string()),
+                p.private,
+                p.proto
+            ));
+            continue;
+        }
+        let key = (p.ip.clone(), p.proto.clone());
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            None => groups.push((key, (p.private, p.private))),
+            Some((_, (first, last))) => {
+                if u32::from(p.private) == u32::from(*last) + 1 {
+                    *last = p.private;
+                } else {
+                    result.push(form_group(&key.0, &key.1, *first, *last));
+                    (*first, *last) = (p.private, p.private);
+                }
             }
         }
-        let last = &ports[j];
-        let private = if j > i {
-            format!("{}-{}", p.private, last.private)
-        } else {
-            p.private.to_string()
-        };
-        match p.public {
-            Some(pub_port) => {
-                let public = if j > i {
-                    format!("{}-{}", pub_port, last.public.unwrap_or(pub_port))
-                } else {
-                    pub_port.to_string()
-                };
-                let ip = if p.ip.contains(':') {
-                    format!("[{}]", p.ip)
-                } else {
-                    p.ip.clone()
-                };
-                out.push(format!("{ip}:{public}->{private}/{}", p.proto));
-            }
-            None => out.push(format!("{private}/{}", p.proto)),
-        }
-        i = j + 1;
     }
-    out.join(", ")
+    for ((ip, proto), (first, last)) in &groups {
+        result.push(form_group(ip, proto, *first, *last));
+    }
+    result.extend(host_mappings);
+    result.join(", ")
+}
+
+fn form_group(ip: &str, proto: &str, first: u16, last: u16) -> String {
+    let mut group = first.to_string();
+    if first != last {
+        group = format!("{group}-{last}");
+    }
+    if !ip.is_empty() {
+        group = format!("{}->{group}", join_host_port(ip, &group));
+    }
+    format!("{group}/{proto}")
+}
+
+/// Go's `net.JoinHostPort`: IPv6 addresses in brackets.
+pub fn join_host_port(ip: &str, port: &str) -> String {
+    if ip.contains(':') {
+        format!("[{ip}]:{port}")
+    } else {
+        format!("{ip}:{port}")
+    }
+}
+
+/// `sortorder.NaturalLess`: runs of digits compare as numbers, the rest byte by byte.
+pub fn natural_cmp(a: &str, b: &str) -> std::cmp::Ordering {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() && j < b.len() {
+        if a[i].is_ascii_digit() && b[j].is_ascii_digit() {
+            let si = i;
+            while i < a.len() && a[i].is_ascii_digit() {
+                i += 1;
+            }
+            let sj = j;
+            while j < b.len() && b[j].is_ascii_digit() {
+                j += 1;
+            }
+            let na = std::str::from_utf8(&a[si..i])
+                .unwrap_or("0")
+                .trim_start_matches('0');
+            let nb = std::str::from_utf8(&b[sj..j])
+                .unwrap_or("0")
+                .trim_start_matches('0');
+            let o = na.len().cmp(&nb.len()).then_with(|| na.cmp(nb));
+            if o != std::cmp::Ordering::Equal {
+                return o;
+            }
+        } else {
+            if a[i] != b[j] {
+                return a[i].cmp(&b[j]);
+            }
+            i += 1;
+            j += 1;
+        }
+    }
+    (a.len() - i).cmp(&(b.len() - j))
 }
 
 /// Docker's tables: Go's `tabwriter.NewWriter(out, 10, 1, 3, ' ', 0)`.

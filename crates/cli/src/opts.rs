@@ -144,39 +144,154 @@ pub fn kv_map(items: &[String]) -> HashMap<String, String> {
         .collect()
 }
 
-/// A `-p` spec: `[ip:][hostPort:]containerPort[/proto]`, returns
-/// (container port key "80/tcp", host ip, host port).
-pub fn parse_publish(s: &str) -> Result<(String, String, String), String> {
-    let (spec, proto) = match s.rsplit_once('/') {
-        Some((a, p)) => (a, p),
-        None => (s, "tcp"),
+/// One container port of a `-p` spec and the host side it is bound to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortMapping {
+    /// The container port key, "80/tcp".
+    pub port: String,
+    /// The host address, "" for all.
+    pub host_ip: String,
+    /// The host port: "", "8080", or a range "8000-8010" to allocate from.
+    pub host_port: String,
+}
+
+/// go-connections `ParsePortRange`: "80" or "8000-8010" (end not before start).
+pub fn parse_port_range(ports: &str) -> Result<(u16, u16), String> {
+    if ports.is_empty() {
+        return Err("empty string specified for ports".into());
+    }
+    let num = |s: &str| {
+        s.parse::<u16>()
+            .map_err(|_| format!("strconv.ParseUint: parsing \"{s}\": invalid syntax"))
     };
-    let parts: Vec<&str> = if spec.starts_with('[') {
-        // [::1]:8080:80
-        let end = spec
-            .find(']')
-            .ok_or_else(|| format!("invalid port format: {s}"))?;
-        let ip = &spec[1..end];
-        let rest: Vec<&str> = spec[end + 1..].trim_start_matches(':').split(':').collect();
-        let mut v = vec![ip];
-        v.extend(rest);
-        v
+    let Some((a, rest)) = ports.split_once('-') else {
+        let p = num(ports)?;
+        return Ok((p, p));
+    };
+    let b = rest.split('-').next().unwrap_or_default();
+    let (start, end) = (num(a)?, num(b)?);
+    if end < start {
+        return Err(format!("invalid range specified for port: {ports}"));
+    }
+    Ok((start, end))
+}
+
+/// go-connections `SplitProtoPort`: "80/udp" → ("udp", "80"); the protocol defaults to tcp.
+pub fn split_proto_port(raw: &str) -> (String, String) {
+    let parts: Vec<&str> = raw.split('/').collect();
+    if raw.is_empty() || parts[0].is_empty() {
+        return (String::new(), String::new());
+    }
+    match parts.get(1) {
+        None | Some(&"") => ("tcp".into(), parts[0].into()),
+        Some(p) => ((*p).into(), parts[0].into()),
+    }
+}
+
+/// A `-p` spec, `[ip:][hostPort:]containerPort[/proto]`, as go-connections'
+/// `ParsePortSpec` reads it: one mapping per container port of a range
+/// (`8000-8001:80-81` binds 80→8000 and 81→8001); a host range for a single container
+/// port (`8000-8010:80`) is kept whole for the daemon to pick from.
+pub fn parse_port_spec(raw: &str) -> Result<Vec<PortMapping>, String> {
+    if raw.contains('=') {
+        return parse_port_spec(&standard_notation(raw)?);
+    }
+    let parts: Vec<&str> = raw.split(':').collect();
+    let n = parts.len();
+    let (ip, host, ctr) = match n {
+        1 => (String::new(), "", parts[0]),
+        2 => (String::new(), parts[0], parts[1]),
+        3 => (parts[0].to_string(), parts[1], parts[2]),
+        _ => (parts[..n - 2].join(":"), parts[n - 2], parts[n - 1]),
+    };
+    let (proto, ctr) = split_proto_port(ctr);
+    let mut ip = ip;
+    if let Some(inner) = ip.strip_prefix('[') {
+        match inner.strip_suffix(']') {
+            Some(i) if !i.contains(['[', ']']) => ip = i.to_string(),
+            _ => {
+                return Err(format!(
+                    "invalid IP address {ip}: address {ip}:: missing ']' in address"
+                ))
+            }
+        }
+    }
+    if !ip.is_empty() && ip.parse::<std::net::IpAddr>().is_err() {
+        return Err(format!("invalid IP address: {ip}"));
+    }
+    if ctr.is_empty() {
+        return Err(format!("no port specified: {raw}<empty>"));
+    }
+    let (start, end) =
+        parse_port_range(&ctr).map_err(|_| format!("invalid containerPort: {ctr}"))?;
+    let (hstart, hend) = if host.is_empty() {
+        (0, 0)
     } else {
-        spec.split(':').collect()
+        parse_port_range(host).map_err(|_| format!("invalid hostPort: {host}"))?
     };
-    let (ip, host, ctr) = match parts.as_slice() {
-        [c] => ("", "", *c),
-        [h, c] => ("", *h, *c),
-        [ip, h, c] => (*ip, *h, *c),
-        _ => return Err(format!("invalid proto: {s}")),
-    };
-    if ctr.is_empty() || ctr.split('-').any(|p| p.parse::<u16>().is_err()) {
-        return Err(format!("invalid containerPort: {ctr}"));
+    if !host.is_empty() && end - start != hend - hstart && end != start {
+        return Err(format!(
+            "invalid ranges specified for container and host Ports: {ctr} and {host}"
+        ));
     }
-    if !host.is_empty() && host.split('-').any(|p| p.parse::<u16>().is_err()) {
-        return Err(format!("invalid hostPort: {host}"));
+    let proto = proto.to_lowercase();
+    if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
+        return Err(format!("invalid proto: {proto}"));
     }
-    Ok((format!("{ctr}/{proto}"), ip.to_string(), host.to_string()))
+    let count = u32::from(end - start) + 1;
+    Ok((0..count)
+        .map(|i| {
+            let host_port = if host.is_empty() {
+                String::new()
+            } else if count == 1 && hstart != hend {
+                format!("{hstart}-{hend}")
+            } else {
+                (u32::from(hstart) + i).to_string()
+            };
+            PortMapping {
+                port: format!("{}/{proto}", u32::from(start) + i),
+                host_ip: ip.clone(),
+                host_port,
+            }
+        })
+        .collect())
+}
+
+/// The docker CLI's `convertToStandardNotation`: the long form
+/// `published=8080,target=80,protocol=udp` as `8080:80/udp`.
+fn standard_notation(raw: &str) -> Result<String, String> {
+    let mut params: HashMap<&str, &str> = HashMap::from([("protocol", "tcp")]);
+    for param in raw.split(',') {
+        match param.split_once('=') {
+            Some((k, v)) if !k.is_empty() => {
+                params.insert(k, v);
+            }
+            _ => {
+                return Err(format!(
+                    "invalid publish opts format (should be name=value but got '{param}')"
+                ))
+            }
+        }
+    }
+    let get = |k: &str| params.get(k).copied().unwrap_or_default();
+    Ok(format!(
+        "{}:{}/{}",
+        get("published"),
+        get("target"),
+        get("protocol")
+    ))
+}
+
+/// `--expose 80`, `--expose 8000-8010/udp`: the container port keys, as the docker CLI
+/// expands them.
+pub fn parse_expose(e: &str) -> Result<Vec<String>, String> {
+    if e.contains(':') {
+        return Err(format!("invalid port format for --expose: {e}"));
+    }
+    let (proto, port) = split_proto_port(e);
+    let (start, end) = parse_port_range(&port)
+        .map_err(|err| format!("invalid range format for --expose: {e}, error: {err}"))?;
+    Ok((start..=end).map(|p| format!("{p}/{proto}")).collect())
 }
 
 /// `--since`/`--until`: RFC 3339, unix seconds, or a duration before now ("10m").
@@ -249,14 +364,22 @@ mod tests {
 
     #[test]
     fn publish() {
+        let m = |port: &str, ip: &str, host: &str| PortMapping {
+            port: port.into(),
+            host_ip: ip.into(),
+            host_port: host.into(),
+        };
         assert_eq!(
-            parse_publish("127.0.0.1:8080:80").unwrap(),
-            ("80/tcp".into(), "127.0.0.1".into(), "8080".into())
+            parse_port_spec("127.0.0.1:8080:80").unwrap(),
+            vec![m("80/tcp", "127.0.0.1", "8080")]
         );
         assert_eq!(
-            parse_publish("53/udp").unwrap(),
-            ("53/udp".into(), "".into(), "".into())
+            parse_port_spec("53/udp").unwrap(),
+            vec![m("53/udp", "", "")]
         );
-        assert!(parse_publish("x:y").is_err());
+        assert_eq!(
+            parse_port_spec("x:y").unwrap_err(),
+            "invalid containerPort: y"
+        );
     }
 }

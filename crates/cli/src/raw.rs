@@ -9,7 +9,7 @@ use crate::client::Ctx;
 use anyhow::{anyhow, Context as _, Result};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 
 /// GET `path` (e.g. `/containers/x/json`) at the negotiated API version; the body as text.
@@ -37,8 +37,36 @@ pub async fn get_stream(
         .map(|r| r.map_err(anyhow::Error::from)))
 }
 
+/// Send `method path` with an optional JSON body; the response body as text. For the
+/// network commands, whose request bodies Docker sends with fields (`CheckDuplicate`)
+/// that bollard's models no longer carry. Errors are mapped as in [`get_json`].
+pub async fn request_json(
+    ctx: &Ctx,
+    method: hyper::Method,
+    path: &str,
+    body: Option<&serde_json::Value>,
+) -> Result<String> {
+    let body = send(ctx, method, path, body.map(|b| b.to_string()))
+        .await?
+        .into_body()
+        .collect()
+        .await?
+        .to_bytes();
+    Ok(String::from_utf8_lossy(&body).to_string())
+}
+
 /// Send the GET; a response with a success status, or the daemon's error.
 async fn get(ctx: &Ctx, path: &str) -> Result<hyper::Response<hyper::body::Incoming>> {
+    send(ctx, hyper::Method::GET, path, None).await
+}
+
+/// Send one request; a response with a success status, or the daemon's error.
+async fn send(
+    ctx: &Ctx,
+    method: hyper::Method,
+    path: &str,
+    json: Option<String>,
+) -> Result<hyper::Response<hyper::body::Incoming>> {
     let sock = ctx
         .host
         .strip_prefix("unix://")
@@ -51,10 +79,15 @@ async fn get(ctx: &Ctx, path: &str) -> Result<hyper::Response<hyper::body::Incom
         let _ = conn.await;
     });
     let uri = format!("/v{}{}", ctx.docker.client_version(), path);
-    let req = hyper::Request::get(uri)
+    let mut req = hyper::Request::builder()
+        .method(method)
+        .uri(uri)
         .header("Host", "api.moby.localhost")
-        .header("User-Agent", concat!("berth/", env!("CARGO_PKG_VERSION")))
-        .body(Empty::<Bytes>::new())?;
+        .header("User-Agent", concat!("berth/", env!("CARGO_PKG_VERSION")));
+    if json.is_some() {
+        req = req.header("Content-Type", "application/json");
+    }
+    let req = req.body(Full::new(Bytes::from(json.unwrap_or_default())))?;
     let res = sender.send_request(req).await?;
     let status = res.status().as_u16();
     if status < 400 {

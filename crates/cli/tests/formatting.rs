@@ -64,7 +64,47 @@ fn ports() {
             p("0.0.0.0", 8000, Some(9000), "tcp"),
             p("", 53, None, "udp"),
         ]),
-        "53/udp, 0.0.0.0:9000-9001->8000-8001/tcp"
+        "53/udp, 0.0.0.0:9000->8000/tcp, 0.0.0.0:9001->8001/tcp"
+    );
+}
+
+/// `docker ps` folds only ports published on their own number (and unpublished ones);
+/// `-p 8000-8001:80-81` shows two mappings, as Docker's `DisplayablePorts` prints them.
+#[test]
+fn ports_group_like_docker() {
+    let p = |ip: &str, private, public: Option<u16>| Port {
+        ip: ip.into(),
+        private,
+        public,
+        proto: "tcp".into(),
+    };
+    assert_eq!(
+        display_ports(&[
+            p("0.0.0.0", 81, Some(32768)),
+            p("127.0.0.1", 80, Some(8080)),
+        ]),
+        "127.0.0.1:8080->80/tcp, 0.0.0.0:32768->81/tcp"
+    );
+    assert_eq!(
+        display_ports(&[
+            p("0.0.0.0", 8001, Some(8001)),
+            p("0.0.0.0", 8000, Some(8000)),
+            p("::", 8000, Some(8000)),
+            p("::", 8001, Some(8001)),
+        ]),
+        "0.0.0.0:8000-8001->8000-8001/tcp, [::]:8000-8001->8000-8001/tcp"
+    );
+    assert_eq!(
+        display_ports(&[p("", 80, None), p("", 81, None), p("", 83, None)]),
+        "80-81/tcp, 83/tcp"
+    );
+    assert_eq!(
+        display_ports(&[p("0.0.0.0", 80, Some(8000)), p("0.0.0.0", 81, Some(8001)),]),
+        "0.0.0.0:8000->80/tcp, 0.0.0.0:8001->81/tcp"
+    );
+    assert_eq!(
+        display_ports(&[p("", 80, None), p("0.0.0.0", 443, Some(8443))]),
+        "80/tcp, 0.0.0.0:8443->443/tcp"
     );
 }
 

@@ -62,17 +62,98 @@ fn cpus_and_ports() {
     assert_eq!(parse_cpus("1.5"), Ok(1_500_000_000));
     assert_eq!(parse_cpus("0.000000001"), Ok(1));
     assert!(parse_cpus("abc").is_err());
+    let m = |port: &str, ip: &str, host: &str| PortMapping {
+        port: port.into(),
+        host_ip: ip.into(),
+        host_port: host.into(),
+    };
     assert_eq!(
-        parse_publish("8080:80").unwrap(),
-        ("80/tcp".into(), "".into(), "8080".into())
+        parse_port_spec("8080:80").unwrap(),
+        vec![m("80/tcp", "", "8080")]
     );
     assert_eq!(
-        parse_publish("[::1]:8080:80/udp").unwrap(),
-        ("80/udp".into(), "::1".into(), "8080".into())
+        parse_port_spec("[::1]:8080:80/udp").unwrap(),
+        vec![m("80/udp", "::1", "8080")]
     );
     assert_eq!(
-        parse_publish("127.0.0.1::80").unwrap(),
-        ("80/tcp".into(), "127.0.0.1".into(), "".into())
+        parse_port_spec("127.0.0.1::80").unwrap(),
+        vec![m("80/tcp", "127.0.0.1", "")]
+    );
+}
+
+#[test]
+fn publish_ranges_expand_per_container_port() {
+    let m = |port: &str, ip: &str, host: &str| PortMapping {
+        port: port.into(),
+        host_ip: ip.into(),
+        host_port: host.into(),
+    };
+    assert_eq!(
+        parse_port_spec("8000-8001:80-81").unwrap(),
+        vec![m("80/tcp", "", "8000"), m("81/tcp", "", "8001")]
+    );
+    // A host range for one container port is the range the daemon picks from.
+    assert_eq!(
+        parse_port_spec("8000-8010:80").unwrap(),
+        vec![m("80/tcp", "", "8000-8010")]
+    );
+    assert_eq!(
+        parse_port_spec("0.0.0.0:5000-5001:5000-5001/UDP").unwrap(),
+        vec![
+            m("5000/udp", "0.0.0.0", "5000"),
+            m("5001/udp", "0.0.0.0", "5001")
+        ]
+    );
+    assert_eq!(
+        parse_port_spec("80-82").unwrap(),
+        vec![
+            m("80/tcp", "", ""),
+            m("81/tcp", "", ""),
+            m("82/tcp", "", "")
+        ]
+    );
+    assert_eq!(
+        parse_port_spec("::1:8080:80").unwrap(),
+        vec![m("80/tcp", "::1", "8080")]
+    );
+    assert_eq!(
+        parse_port_spec("53/sctp").unwrap(),
+        vec![m("53/sctp", "", "")]
+    );
+}
+
+#[test]
+fn bad_publish_specs_use_dockers_words() {
+    let e = |s: &str| parse_port_spec(s).unwrap_err();
+    assert_eq!(e("x"), "invalid containerPort: x");
+    assert_eq!(e("8080:x"), "invalid containerPort: x");
+    assert_eq!(e("70000"), "invalid containerPort: 70000");
+    assert_eq!(e("81-80"), "invalid containerPort: 81-80");
+    assert_eq!(e("x:80"), "invalid hostPort: x");
+    assert_eq!(e("8080-:80"), "invalid hostPort: 8080-");
+    assert_eq!(e("80/sctpx"), "invalid proto: sctpx");
+    assert_eq!(e("1.2.3:80:80"), "invalid IP address: 1.2.3");
+    assert_eq!(e("8080:"), "no port specified: 8080:<empty>");
+    assert_eq!(
+        e("8000-8002:80-81"),
+        "invalid ranges specified for container and host Ports: 80-81 and 8000-8002"
+    );
+}
+
+#[test]
+fn expose_ranges() {
+    assert_eq!(parse_expose("80").unwrap(), vec!["80/tcp"]);
+    assert_eq!(
+        parse_expose("8000-8002/udp").unwrap(),
+        vec!["8000/udp", "8001/udp", "8002/udp"]
+    );
+    assert_eq!(
+        parse_expose("1:2").unwrap_err(),
+        "invalid port format for --expose: 1:2"
+    );
+    assert_eq!(
+        parse_expose("x").unwrap_err(),
+        "invalid range format for --expose: x, error: strconv.ParseUint: parsing \"x\": invalid syntax"
     );
 }
 

@@ -44,6 +44,18 @@ pub struct Flags {
     /// (for benchmarks and for comparing with other runtimes).
     #[arg(long, hide = true)]
     pub print_seccomp_profile: bool,
+    /// The default bridge network's interface (default `berth0`).
+    #[arg(short = 'b', long = "bridge")]
+    pub bridge: Option<String>,
+    /// The default bridge's address and prefix, as `172.17.0.1/16`.
+    #[arg(long)]
+    pub bip: Option<String>,
+    /// A pool for new networks' subnets, `base=10.10.0.0/16,size=24`; repeatable.
+    #[arg(long = "default-address-pool")]
+    pub default_address_pools: Vec<String>,
+    /// DNS server for containers (and the embedded DNS's upstream); repeatable.
+    #[arg(long = "dns")]
+    pub dns: Vec<String>,
 }
 
 /// `daemon.json`, the keys berthd reads; others are ignored as dockerd would
@@ -62,6 +74,19 @@ struct FileConfig {
     debug: Option<bool>,
     pidfile: Option<PathBuf>,
     cgroup_parent: Option<String>,
+    bridge: Option<String>,
+    bip: Option<String>,
+    default_address_pools: Option<Vec<PoolEntry>>,
+    ip_forward: Option<bool>,
+    iptables: Option<bool>,
+    userland_proxy: Option<bool>,
+    dns: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct PoolEntry {
+    base: String,
+    size: u8,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -95,6 +120,40 @@ pub struct Config {
     pub pidfile: Option<PathBuf>,
     pub shim: PathBuf,
     pub cgroup_parent: String,
+    /// The default bridge's interface name.
+    pub bridge: String,
+    pub bip: Option<String>,
+    pub address_pools: Vec<berth_network::ipam::Pool>,
+    /// Turn on the host's `net.ipv4.ip_forward` (dockerd's `ip-forward`).
+    pub ip_forward: bool,
+    /// Program firewall rules (dockerd's `iptables`).
+    pub iptables: bool,
+    /// Publish ports through a userland proxy instead of DNAT alone.
+    pub userland_proxy: bool,
+    /// DNS servers for containers, instead of the host's.
+    pub dns: Vec<String>,
+}
+
+impl Config {
+    /// The name of berth's nftables table (iptables chain prefix): `berth` for the
+    /// default bridge name, else one of this daemon's own, so daemons with their
+    /// own bridges never overwrite each other's rules.
+    pub fn firewall_name(&self) -> String {
+        if self.bridge == "berth0" {
+            "berth".to_owned()
+        } else {
+            format!("berth_{}", self.bridge.replace(['-', '.'], "_"))
+        }
+    }
+}
+
+fn parse_pool(base: &str, size: u8) -> anyhow::Result<berth_network::ipam::Pool> {
+    let base = berth_network::ipam::Subnet::parse(base)
+        .with_context(|| format!("invalid default-address-pools base {base:?}"))?;
+    if size < base.prefix() || size > 30 {
+        bail!("invalid default-address-pools size {size}: must be between the base's prefix length and 30");
+    }
+    Ok(berth_network::ipam::Pool { base, size })
 }
 
 impl Config {
@@ -187,7 +246,56 @@ impl Config {
         if !matches!(log_driver.as_str(), "json-file" | "none") {
             bail!("invalid log-driver {log_driver:?}: berthd has json-file and none");
         }
+        let mut address_pools = Vec::new();
+        for p in &flags.default_address_pools {
+            let mut base = None;
+            let mut size = None;
+            for kv in p.split(',') {
+                match kv.split_once('=') {
+                    Some(("base", v)) => base = Some(v.to_owned()),
+                    Some(("size", v)) => size = v.parse::<u8>().ok(),
+                    _ => {
+                        bail!("invalid --default-address-pool {p:?}: expected base=<cidr>,size=<n>")
+                    }
+                }
+            }
+            match (base, size) {
+                (Some(b), Some(s)) => address_pools.push(parse_pool(&b, s)?),
+                _ => bail!("invalid --default-address-pool {p:?}: expected base=<cidr>,size=<n>"),
+            }
+        }
+        if address_pools.is_empty() {
+            for p in file.default_address_pools.clone().unwrap_or_default() {
+                address_pools.push(parse_pool(&p.base, p.size)?);
+            }
+        }
+        if address_pools.is_empty() {
+            address_pools = berth_network::ipam::default_pools();
+        }
+        let bridge = flags
+            .bridge
+            .clone()
+            .or(file.bridge.clone())
+            .unwrap_or_else(|| "berth0".to_owned());
+        if bridge.is_empty() || bridge.len() > 15 {
+            bail!("invalid bridge name {bridge:?}: 1 to 15 characters");
+        }
+        let bip = flags.bip.clone().or(file.bip.clone());
+        if let Some(b) = &bip {
+            berth_network::ipam::Subnet::parse(b).with_context(|| format!("invalid bip {b:?}"))?;
+        }
         Ok(Config {
+            bridge,
+            bip,
+            address_pools,
+            ip_forward: file.ip_forward.unwrap_or(true),
+            iptables: file.iptables.unwrap_or(true),
+            userland_proxy: file.userland_proxy.unwrap_or(false),
+            dns: if flags.dns.is_empty() {
+                file.dns.clone().unwrap_or_default()
+            } else {
+                flags.dns.clone()
+            },
             data_root: flags
                 .data_root
                 .or(file.data_root)

@@ -7,6 +7,7 @@
 //! <data-root>/image/                      the image store (berth-image)
 //! <data-root>/snapshots/                  overlay snapshots
 //! <data-root>/volumes/<name>/             volumes (see `volume.rs`)
+//! <data-root>/network/<id>.json           networks (see `network.rs`)
 //! <data-root>/containers/<id>/container.json   the record (versioned, atomic writes)
 //! <data-root>/containers/<id>/<id>-json.log    json-file log (written by the shim)
 //! <data-root>/containers/<id>/{hostname,hosts,resolv.conf}
@@ -120,6 +121,10 @@ pub struct Daemon {
     pub unpack_lock: tokio::sync::Mutex<()>,
     /// Named and anonymous volumes (`<data-root>/volumes`).
     pub volumes: Arc<crate::volume::VolumeStore>,
+    /// Networks and their leases (`<data-root>/network`).
+    pub networks: Arc<crate::network::NetworkStore>,
+    /// Firewall, published ports and DNS servers of running containers.
+    pub net: crate::container::net::NetState,
     pub id: String,
 }
 

@@ -11,6 +11,8 @@ use axum::response::{IntoResponse, Response};
 pub enum Kind {
     NotFound,
     Conflict,
+    /// Docker's 403 (libnetwork's forbidden: overlapping pools, active endpoints).
+    Forbidden,
     InvalidArgument,
     NotModified,
     Unavailable,
@@ -63,6 +65,7 @@ pub fn status(kind: Kind) -> StatusCode {
     match kind {
         Kind::NotFound => StatusCode::NOT_FOUND,
         Kind::Conflict => StatusCode::CONFLICT,
+        Kind::Forbidden => StatusCode::FORBIDDEN,
         Kind::InvalidArgument => StatusCode::BAD_REQUEST,
         Kind::NotModified => StatusCode::NOT_MODIFIED,
         Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,

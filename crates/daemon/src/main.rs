@@ -9,6 +9,7 @@ mod daemon;
 mod error;
 mod events;
 mod logs;
+mod network;
 mod rootfs;
 mod volume;
 
@@ -106,12 +107,52 @@ async fn run(config: Config) -> anyhow::Result<()> {
             volume::VolumeStore::load(config.data_root.join("volumes"))
                 .map_err(|e| anyhow::anyhow!("failed to load volumes: {e}"))?,
         ),
+        networks: Arc::new(
+            network::NetworkStore::load(
+                config.data_root.join("network"),
+                config.address_pools.clone(),
+                &config.bridge,
+                config.bip.as_deref(),
+            )
+            .map_err(|e| anyhow::anyhow!("failed to load networks: {e}"))?,
+        ),
+        net: container::net::NetState::new(
+            container::net::make_firewall(config.iptables, &config.firewall_name()),
+            upstream_resolvers(&config),
+        ),
         id,
     });
+    // Bridges and forwarding before any container comes back.
+    {
+        let d = daemon.clone();
+        tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+            for n in d.networks.list() {
+                d.bridge_up(&n)
+                    .map_err(|e| anyhow::anyhow!("failed to set up network {}: {e}", n.name))?;
+            }
+            if d.config.ip_forward {
+                let p = "/proc/sys/net/ipv4/ip_forward";
+                if std::fs::read_to_string(p).is_ok_and(|v| v.trim() == "0") {
+                    tracing::info!(
+                        "enabling IPv4 forwarding (ip-forward: false in daemon.json leaves it off)"
+                    );
+                    let _ = std::fs::write(p, "1");
+                }
+            }
+            Ok(())
+        })
+        .await??;
+    }
     daemon
         .restore()
         .await
         .map_err(|e| anyhow::anyhow!("failed to restore containers: {e}"))?;
+    {
+        let d = daemon.clone();
+        tokio::task::spawn_blocking(move || d.sync_firewall())
+            .await?
+            .map_err(|e| anyhow::anyhow!("failed to program the firewall: {e}"))?;
+    }
 
     let app = api::router(daemon.clone());
     let mut listeners = Vec::new();
@@ -180,4 +221,24 @@ async fn run(config: Config) -> anyhow::Result<()> {
         let _ = std::fs::remove_file(p);
     }
     Ok(())
+}
+
+/// Where the embedded DNS forwards names that are not containers': `dns` of
+/// daemon.json, else the host's resolvers.
+fn upstream_resolvers(config: &config::Config) -> Vec<std::net::SocketAddr> {
+    if !config.dns.is_empty() {
+        return config
+            .dns
+            .iter()
+            .filter_map(|s| {
+                s.parse::<std::net::IpAddr>()
+                    .ok()
+                    .map(|ip| std::net::SocketAddr::new(ip, 53))
+                    .or_else(|| s.parse().ok())
+            })
+            .collect();
+    }
+    berth_network::dns::nameservers(
+        &std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+    )
 }

@@ -4,7 +4,9 @@ use std::net::Ipv4Addr;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("invalid subnet {0:?}: expected an IPv4 address and a prefix length, as 172.18.0.0/16")]
+    #[error(
+        "invalid subnet {0:?}: expected an IPv4 address and a prefix length, as 172.18.0.0/16"
+    )]
     BadSubnet(String),
     #[error("invalid address {0:?}: expected an IPv4 address")]
     BadAddress(String),
@@ -30,6 +32,16 @@ pub enum Error {
     },
     #[error("{tool} failed: {stderr}")]
     Command { tool: String, stderr: String },
+    #[error("the dns server must be started inside a tokio runtime")]
+    NoRuntime,
+    #[error("invalid interface name {0:?}: expected 1 to 15 characters, none of them '/', ':' or whitespace")]
+    BadLinkName(String),
+    #[error("link {0:?} not found")]
+    LinkNotFound(String),
+    #[error("{0}")]
+    BadPort(String),
+    #[error("invalid firewall ruleset: {0}")]
+    BadRuleset(String),
 }
 
 impl Error {

@@ -188,7 +188,11 @@ pub fn next_free(pools: &[Pool], taken: &[Subnet]) -> Option<Subnet> {
 /// The subnets the host routes to directly, from `/proc/net/route`'s text: a new
 /// network must not shadow them. The default route is not one of them.
 pub fn host_routes(proc_net_route: &str) -> Vec<Subnet> {
-    let hex = |s: &str| u32::from_str_radix(s, 16).ok().map(|v| Ipv4Addr::from(v.swap_bytes()));
+    let hex = |s: &str| {
+        u32::from_str_radix(s, 16)
+            .ok()
+            .map(|v| Ipv4Addr::from(v.swap_bytes()))
+    };
     proc_net_route
         .lines()
         .skip(1)
@@ -196,7 +200,9 @@ pub fn host_routes(proc_net_route: &str) -> Vec<Subnet> {
             let f: Vec<&str> = line.split_whitespace().collect();
             let (dest, mask) = (hex(f.get(1)?)?, hex(f.get(7)?)?);
             let prefix = u32::from(mask).count_ones() as u8;
-            (prefix > 0).then(|| Subnet::new(dest, prefix).ok()).flatten()
+            (prefix > 0)
+                .then(|| Subnet::new(dest, prefix).ok())
+                .flatten()
         })
         .collect()
 }
@@ -286,14 +292,23 @@ mod tests {
     #[test]
     fn subnets_parse_and_normalise() {
         assert_eq!(s("172.18.0.1/16").to_string(), "172.18.0.0/16");
-        assert_eq!(s("10.0.0.0/8").broadcast(), Ipv4Addr::new(10, 255, 255, 255));
+        assert_eq!(
+            s("10.0.0.0/8").broadcast(),
+            Ipv4Addr::new(10, 255, 255, 255)
+        );
         assert_eq!(s("10.1.2.0/24").first_host(), Ipv4Addr::new(10, 1, 2, 1));
         for bad in ["10.0.0.0", "10.0.0.0/33", "10.0.0/8", "x/8", "::1/64"] {
-            assert!(matches!(Subnet::parse(bad), Err(Error::BadSubnet(_))), "{bad}");
+            assert!(
+                matches!(Subnet::parse(bad), Err(Error::BadSubnet(_))),
+                "{bad}"
+            );
         }
         let json = serde_json::to_string(&s("10.9.0.0/16")).unwrap();
         assert_eq!(json, "\"10.9.0.0/16\"");
-        assert_eq!(serde_json::from_str::<Subnet>(&json).unwrap(), s("10.9.0.0/16"));
+        assert_eq!(
+            serde_json::from_str::<Subnet>(&json).unwrap(),
+            s("10.9.0.0/16")
+        );
     }
 
     #[test]
@@ -315,11 +330,15 @@ mod tests {
         );
         let all16: Vec<Subnet> = (17..=31).map(|b| s(&format!("172.{b}.0.0/16"))).collect();
         assert_eq!(next_free(&pools, &all16), Some(s("192.168.0.0/20")));
-        let table = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
+        let table =
+            "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n\
                      eth0\t00000000\t0100FC0A\t0003\t0\t0\t0\t00000000\t0\t0\t0\n\
                      eth0\t0000FC0A\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n\
                      br0\t000011AC\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n";
-        assert_eq!(host_routes(table), vec![s("10.252.0.0/16"), s("172.17.0.0/16")]);
+        assert_eq!(
+            host_routes(table),
+            vec![s("10.252.0.0/16"), s("172.17.0.0/16")]
+        );
     }
 
     #[test]

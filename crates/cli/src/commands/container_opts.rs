@@ -5,6 +5,10 @@
 //! `ContainerCreateBody`) → act (the command posts it). Validation errors are worded as
 //! Docker's flag errors and exit 125.
 //!
+//! `-p` follows go-connections' `ParsePortSpec` (a container range expands to one
+//! `PortBindings` key per port); `--ip`/`--ip6`/`--network-alias`/`--mac-address` become
+//! the `NetworkingConfig` endpoint of the `--network` named, as docker CLI 28 sends them.
+//!
 //! `--security-opt seccomp=<file>` is read here, as the docker CLI does: the daemon
 //! receives the profile's JSON, not a path it may not be able to read.
 
@@ -12,8 +16,9 @@ use crate::client::{status_err, usage_err};
 use crate::opts;
 use anyhow::Result;
 use bollard::models::{
-    ContainerCreateBody, DeviceMapping, HostConfig, HostConfigCgroupnsModeEnum, PortBinding,
-    RestartPolicy, RestartPolicyNameEnum,
+    ContainerCreateBody, DeviceMapping, EndpointIpamConfig, EndpointSettings, HostConfig,
+    HostConfigCgroupnsModeEnum, NetworkingConfig, PortBinding, RestartPolicy,
+    RestartPolicyNameEnum,
 };
 use clap::{ArgAction, Args};
 use std::collections::HashMap;
@@ -92,6 +97,30 @@ pub struct ContainerOpts {
     /// Publish a container's port(s) to the host
     #[arg(short = 'p', long = "publish", action = ArgAction::Append)]
     pub publish: Vec<String>,
+    /// Publish all exposed ports to random ports
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// IPv4 address (e.g., 172.30.100.104)
+    #[arg(long = "ip")]
+    pub ip: Option<String>,
+    /// IPv6 address (e.g., 2001:db8::33)
+    #[arg(long = "ip6")]
+    pub ip6: Option<String>,
+    /// Add network-scoped alias for the container
+    #[arg(long = "network-alias", alias = "net-alias", action = ArgAction::Append)]
+    pub network_alias: Vec<String>,
+    /// Container MAC address (e.g., 92:d0:c6:0a:29:33)
+    #[arg(long = "mac-address")]
+    pub mac_address: Option<String>,
+    /// Set custom DNS servers
+    #[arg(long = "dns", action = ArgAction::Append)]
+    pub dns: Vec<String>,
+    /// Set custom DNS search domains
+    #[arg(long = "dns-search", action = ArgAction::Append)]
+    pub dns_search: Vec<String>,
+    /// Set DNS options
+    #[arg(long = "dns-option", alias = "dns-opt", action = ArgAction::Append)]
+    pub dns_option: Vec<String>,
     /// Expose a port or a range of ports
     #[arg(long = "expose", action = ArgAction::Append)]
     pub expose: Vec<String>,
@@ -203,29 +232,62 @@ impl ContainerOpts {
         let mut exposed: Vec<String> = Vec::new();
         let mut bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
         for p in &self.publish {
-            let (key, ip, host) = opts::parse_publish(p).map_err(|e| status_err(125, e))?;
-            if !exposed.contains(&key) {
-                exposed.push(key.clone());
+            for m in opts::parse_port_spec(p).map_err(|e| status_err(125, e))? {
+                if !exposed.contains(&m.port) {
+                    exposed.push(m.port.clone());
+                }
+                bindings
+                    .entry(m.port)
+                    .or_insert_with(|| Some(Vec::new()))
+                    .get_or_insert_with(Vec::new)
+                    .push(PortBinding {
+                        host_ip: Some(m.host_ip),
+                        host_port: Some(m.host_port),
+                    });
             }
-            bindings
-                .entry(key)
-                .or_insert_with(|| Some(Vec::new()))
-                .get_or_insert_with(Vec::new)
-                .push(PortBinding {
-                    host_ip: Some(ip),
-                    host_port: Some(host),
-                });
         }
         for e in &self.expose {
-            let key = if e.contains('/') {
-                e.clone()
-            } else {
-                format!("{e}/tcp")
-            };
-            if !exposed.contains(&key) {
-                exposed.push(key);
+            for key in opts::parse_expose(e).map_err(|e| status_err(125, e))? {
+                if !exposed.contains(&key) {
+                    exposed.push(key);
+                }
             }
         }
+
+        for d in &self.dns {
+            if d.trim().parse::<std::net::IpAddr>().is_err() {
+                return Err(flag_err(
+                    d,
+                    "--dns",
+                    &format!("IP address is not correctly formatted: {d}"),
+                    cmd,
+                ));
+            }
+        }
+        for d in &self.dns_search {
+            if !valid_dns_search(d) {
+                return Err(flag_err(
+                    d,
+                    "--dns-search",
+                    &format!("{d} is not a valid domain"),
+                    cmd,
+                ));
+            }
+        }
+        if let Some(mac) = self.mac_address.as_deref() {
+            if !valid_mac(mac) {
+                return Err(status_err(125, format!("{mac} is not a valid mac address")));
+            }
+        }
+        let networking_config = endpoints_config(
+            self.network.as_deref(),
+            &EndpointOpts {
+                ip: self.ip.clone(),
+                ip6: self.ip6.clone(),
+                aliases: self.network_alias.clone(),
+                mac: self.mac_address.clone(),
+            },
+        );
 
         let entrypoint = self.entrypoint.as_ref().map(|e| {
             if e.is_empty() {
@@ -308,6 +370,10 @@ impl ContainerOpts {
             },
             cgroupns_mode,
             userns_mode: self.userns.clone(),
+            publish_all_ports: self.publish_all.then_some(true),
+            dns: non_empty(&self.dns),
+            dns_search: non_empty(&self.dns_search),
+            dns_options: non_empty(&self.dns_option),
             extra_hosts: if self.add_host.is_empty() {
                 None
             } else {
@@ -343,6 +409,7 @@ impl ContainerOpts {
             stop_signal: self.stop_signal.clone(),
             stop_timeout: self.stop_timeout,
             host_config: Some(host_config),
+            networking_config,
             ..Default::default()
         };
         match self.pull.as_str() {
@@ -361,6 +428,77 @@ impl ContainerOpts {
             pull: self.pull.clone(),
         })
     }
+}
+
+fn non_empty(v: &[String]) -> Option<Vec<String>> {
+    (!v.is_empty()).then(|| v.to_vec())
+}
+
+/// The per-network flags of `run`/`create` (`--ip`, `--ip6`, `--network-alias`,
+/// `--mac-address`), which apply to the network the container is created on.
+#[derive(Debug, Clone, Default)]
+pub struct EndpointOpts {
+    pub ip: Option<String>,
+    pub ip6: Option<String>,
+    pub aliases: Vec<String>,
+    pub mac: Option<String>,
+}
+
+/// The create request's `NetworkingConfig`, as docker CLI 28 builds it: the endpoint
+/// settings of the `--network` named (or of "default") keyed by that name. Without any
+/// per-network flag nothing is sent and the daemon makes the endpoint. The CLI does not
+/// judge which networks accept aliases or fixed addresses: like dockerd, berthd refuses
+/// them on the default bridge, and its error is the one users see.
+pub fn endpoints_config(network: Option<&str>, ep: &EndpointOpts) -> Option<NetworkingConfig> {
+    if ep.ip.is_none() && ep.ip6.is_none() && ep.aliases.is_empty() && ep.mac.is_none() {
+        return None;
+    }
+    let name = match network {
+        None | Some("") => "default",
+        Some(n) => n,
+    };
+    let ipam_config = (ep.ip.is_some() || ep.ip6.is_some()).then(|| EndpointIpamConfig {
+        ipv4_address: ep.ip.clone(),
+        ipv6_address: ep.ip6.clone(),
+        ..Default::default()
+    });
+    let settings = EndpointSettings {
+        ipam_config,
+        aliases: non_empty(&ep.aliases),
+        mac_address: ep.mac.clone(),
+        ..Default::default()
+    };
+    Some(NetworkingConfig {
+        endpoints_config: Some(HashMap::from([(name.to_string(), settings)])),
+    })
+}
+
+/// Go's `net.ParseMAC` for the 6-byte forms `aa:bb:cc:dd:ee:ff` and `aa-bb-…`.
+fn valid_mac(mac: &str) -> bool {
+    let sep = if mac.contains('-') { '-' } else { ':' };
+    let parts: Vec<&str> = mac.split(sep).collect();
+    matches!(parts.len(), 6 | 8 | 20)
+        && parts
+            .iter()
+            .all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+/// The docker CLI's `ValidateDNSSearch`: "." or a domain of letters, digits and inner
+/// hyphens, at most 255 characters.
+fn valid_dns_search(d: &str) -> bool {
+    if d == "." {
+        return true;
+    }
+    let d = d.trim_end();
+    let d = d.strip_suffix('.').unwrap_or(d);
+    !d.is_empty()
+        && d.len() <= 255
+        && d.split('.').all(|label| {
+            !label.is_empty()
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
 }
 
 /// `--device /dev/x[:/dev/y][:rwm]`, as the docker CLI's `parseDevice` reads it.
@@ -477,5 +615,162 @@ mod tests {
         assert!(security_opt(&opt)
             .unwrap_err()
             .starts_with("compacting json"));
+    }
+
+    #[derive(clap::Parser)]
+    #[command(disable_help_flag = true)]
+    struct Wrap {
+        #[command(flatten)]
+        opts: ContainerOpts,
+    }
+
+    /// The create body `berth create ARGS` would send, as JSON.
+    fn body(args: &[&str]) -> Result<serde_json::Value> {
+        use clap::Parser;
+        let w = Wrap::try_parse_from(std::iter::once("create").chain(args.iter().copied()))
+            .expect("flags parse");
+        let r = w.opts.resolve("create", false)?;
+        Ok(serde_json::to_value(r.body).unwrap())
+    }
+
+    fn err(args: &[&str]) -> String {
+        crate::client::error_text(&body(args).unwrap_err())
+    }
+
+    #[test]
+    fn publish_ranges_become_one_binding_per_container_port() {
+        let b = body(&["-p", "8000-8001:80-81", "-p", "127.0.0.1::90", "busybox"]).unwrap();
+        let pb = &b["HostConfig"]["PortBindings"];
+        assert_eq!(
+            pb["80/tcp"],
+            serde_json::json!([{"HostIp": "", "HostPort": "8000"}])
+        );
+        assert_eq!(
+            pb["81/tcp"],
+            serde_json::json!([{"HostIp": "", "HostPort": "8001"}])
+        );
+        assert_eq!(
+            pb["90/tcp"],
+            serde_json::json!([{"HostIp": "127.0.0.1", "HostPort": ""}])
+        );
+        let exposed = b["ExposedPorts"].as_object().unwrap();
+        assert!(["80/tcp", "81/tcp", "90/tcp"]
+            .iter()
+            .all(|k| exposed.contains_key(*k)));
+        let b = body(&["-p", "8000-8010:80", "busybox"]).unwrap();
+        assert_eq!(
+            b["HostConfig"]["PortBindings"]["80/tcp"][0]["HostPort"],
+            "8000-8010"
+        );
+    }
+
+    #[test]
+    fn bad_publish_specs_exit_125() {
+        for (spec, msg) in [
+            ("x", "invalid containerPort: x"),
+            ("y:80", "invalid hostPort: y"),
+            ("80/sctpx", "invalid proto: sctpx"),
+        ] {
+            let e = body(&["-p", spec, "busybox"]).unwrap_err();
+            assert_eq!(crate::client::exit_code(&e), 125, "{spec}");
+            assert_eq!(crate::client::error_text(&e), msg);
+        }
+    }
+
+    #[test]
+    fn publish_all_and_dns_flags_reach_host_config() {
+        let b = body(&[
+            "-P",
+            "--dns",
+            "1.1.1.1",
+            "--dns",
+            "::1",
+            "--dns-search",
+            "example.com",
+            "--dns-option",
+            "ndots:2",
+            "--dns-opt",
+            "rotate",
+            "--expose",
+            "7000-7001",
+            "busybox",
+        ])
+        .unwrap();
+        let hc = &b["HostConfig"];
+        assert_eq!(hc["PublishAllPorts"], true);
+        assert_eq!(hc["Dns"], serde_json::json!(["1.1.1.1", "::1"]));
+        assert_eq!(hc["DnsSearch"], serde_json::json!(["example.com"]));
+        assert_eq!(hc["DnsOptions"], serde_json::json!(["ndots:2", "rotate"]));
+        assert!(b["ExposedPorts"]
+            .as_object()
+            .unwrap()
+            .contains_key("7001/tcp"));
+        let b = body(&["busybox"]).unwrap();
+        assert!(b["HostConfig"].get("PublishAllPorts").is_none());
+        assert!(b["HostConfig"].get("Dns").is_none());
+        assert!(b.get("NetworkingConfig").is_none());
+    }
+
+    #[test]
+    fn bad_dns_and_mac_values_are_refused() {
+        assert_eq!(
+            err(&["--dns", "one.one", "busybox"]),
+            "invalid argument \"one.one\" for \"--dns\" flag: IP address is not correctly formatted: one.one"
+        );
+        assert_eq!(
+            err(&["--dns-search=-bad-", "busybox"]),
+            "invalid argument \"-bad-\" for \"--dns-search\" flag: -bad- is not a valid domain"
+        );
+        assert_eq!(
+            err(&["--mac-address", "92:d0:c6:0a:29", "busybox"]),
+            "92:d0:c6:0a:29 is not a valid mac address"
+        );
+        assert!(valid_mac("92:d0:c6:0a:29:33"));
+        assert!(valid_mac("92-D0-C6-0A-29-33"));
+        assert!(valid_dns_search("."));
+        assert!(valid_dns_search("a.example.com."));
+    }
+
+    #[test]
+    fn network_flags_become_the_endpoint_config_of_that_network() {
+        let b = body(&[
+            "--network",
+            "appnet",
+            "--ip",
+            "172.30.0.5",
+            "--network-alias",
+            "web",
+            "--network-alias",
+            "www",
+            "--mac-address",
+            "92:d0:c6:0a:29:33",
+            "busybox",
+        ])
+        .unwrap();
+        assert_eq!(b["HostConfig"]["NetworkMode"], "appnet");
+        assert_eq!(
+            b["NetworkingConfig"],
+            serde_json::json!({"EndpointsConfig": {"appnet": {
+                "IPAMConfig": {"IPv4Address": "172.30.0.5"},
+                "Aliases": ["web", "www"],
+                "MacAddress": "92:d0:c6:0a:29:33",
+            }}})
+        );
+        // Only an alias: no IPAMConfig.
+        let b = body(&["--network", "appnet", "--network-alias", "db", "busybox"]).unwrap();
+        assert_eq!(
+            b["NetworkingConfig"],
+            serde_json::json!({"EndpointsConfig": {"appnet": {"Aliases": ["db"]}}})
+        );
+        // No per-network flag: nothing sent, as before.
+        let b = body(&["--network", "appnet", "busybox"]).unwrap();
+        assert!(b.get("NetworkingConfig").is_none());
+        // Without --network the settings go to "default" (docker CLI 28 does the same;
+        // the daemon decides whether that network accepts them).
+        let b = body(&["--mac-address", "92:d0:c6:0a:29:33", "busybox"]).unwrap();
+        assert_eq!(
+            b["NetworkingConfig"],
+            serde_json::json!({"EndpointsConfig": {"default": {"MacAddress": "92:d0:c6:0a:29:33"}}})
+        );
     }
 }

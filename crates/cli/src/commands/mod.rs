@@ -23,6 +23,7 @@ pub mod kill;
 pub mod load;
 pub mod logs;
 pub mod multi;
+pub mod network;
 pub mod pause;
 pub mod port;
 pub mod prompt;

@@ -515,7 +515,7 @@ fn mounts_json(r: &Record) -> Value {
     Value::Array(binds.chain(volumes).collect())
 }
 
-fn summary(r: &Record) -> Value {
+fn summary(d: &Daemon, r: &Record) -> Value {
     json!({
         "Id": r.id,
         "Names": [format!("/{}", r.name)],
@@ -523,12 +523,12 @@ fn summary(r: &Record) -> Value {
         "ImageID": r.image_id,
         "Command": command(r),
         "Created": unix_secs(&r.created),
-        "Ports": [],
+        "Ports": d.ports_summary(r),
         "Labels": r.config.labels.clone().unwrap_or_default(),
         "State": r.state.status.as_str(),
         "Status": status_text(r),
         "HostConfig": {"NetworkMode": if r.host_config.network_mode.is_empty() { "default" } else { &r.host_config.network_mode }},
-        "NetworkSettings": {"Networks": {}},
+        "NetworkSettings": {"Networks": d.network_settings(r)["Networks"].clone()},
         "Mounts": mounts_json(r),
     })
 }
@@ -609,7 +609,7 @@ async fn list(State(d): State<AppState>, RawQuery(q): RawQuery) -> Result<Respon
             if !matches(&r, &filters, &ancestor_ids)? {
                 continue;
             }
-            out.push(summary(&r));
+            out.push(summary(&d2, &r));
             if limit.is_some_and(|l| out.len() as i64 >= l) {
                 break;
             }
@@ -688,13 +688,7 @@ pub fn inspect_json(d: &Daemon, e: &Entry) -> Value {
         "GraphDriver": {"Name": "overlay2", "Data": {"UpperDir": upper, "MergedDir": d.bundle_dir(&r.id).join("rootfs")}},
         "Mounts": mounts_json(&r),
         "Config": config,
-        "NetworkSettings": {
-            "Bridge": "", "SandboxID": "", "HairpinMode": false, "LinkLocalIPv6Address": "",
-            "LinkLocalIPv6PrefixLen": 0, "Ports": {}, "SandboxKey": "",
-            "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null, "EndpointID": "",
-            "Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": "",
-            "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "", "Networks": {},
-        },
+        "NetworkSettings": d.network_settings(&r),
     })
 }
 

@@ -783,7 +783,17 @@ async fn create(
         };
         let name = Reference::parse(&full)
             .map(|r| r.familiar())
-            .unwrap_or(full);
+            .unwrap_or(full.clone());
+        // An image that is here already is "up to date" (no registry is asked):
+        // the docker CLI pulls after any 404 of a create, a missing network's too,
+        // and then retries the create, which reports the real error.
+        let images = d.images.clone();
+        let here = blocking(move || Ok(images.resolve_image(&full).is_ok())).await?;
+        if here {
+            let messages =
+                vec![json!({"status": format!("Status: Image is up to date for {name}")})];
+            return Ok(json_lines(&messages));
+        }
         return Err(Error::not_found(format!(
             "pulling images is not supported yet: berth cannot pull {name} from a registry, and it is not in the local image store (load it with docker load)"
         )));

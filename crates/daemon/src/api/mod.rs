@@ -10,6 +10,7 @@ mod archive;
 mod containers;
 mod exec;
 mod images;
+mod networks;
 mod system;
 mod top;
 mod volumes;
@@ -46,6 +47,7 @@ pub fn router(daemon: AppState) -> Router {
         .merge(archive::routes())
         .merge(top::routes())
         .merge(volumes::routes())
+        .merge(networks::routes())
         .fallback(|req: Request| async move {
             Error::not_found(format!(
                 "page not found: {} {}",

@@ -18,14 +18,8 @@ pub fn routes() -> Router<AppState> {
         .route("/version", get(version))
         .route("/info", get(info))
         .route("/events", get(events))
-        // Networks and the build cache come with issues #6 and the builder; until then
-        // there is nothing to prune, and `docker system prune` must not fail on it.
-        .route(
-            "/networks/prune",
-            axum::routing::post(|| async {
-                json(StatusCode::OK, json!({"NetworksDeleted": null}))
-            }),
-        )
+        // The build cache comes with the builder; until then there is nothing to
+        // prune, and `docker system prune` must not fail on it.
         .route(
             "/build/prune",
             axum::routing::post(|| async {

@@ -9,6 +9,7 @@
 //! to the shims at start.
 
 pub mod model;
+pub mod net;
 pub mod seccomp;
 pub mod spec;
 
@@ -234,6 +235,27 @@ impl Daemon {
         if let Some(sig) = &config.stop_signal {
             parse_signal(sig)?;
         }
+        // Networks: checked before anything is made.
+        let endpoints = self.plan_endpoints(
+            &host,
+            body.networking_config.as_ref(),
+            config.extra.get("MacAddress").and_then(|m| m.as_str()),
+        )?;
+        if net::mode(&host) == net::Mode::Host && config.hostname.is_empty() {
+            config.hostname = rustix::system::uname()
+                .nodename()
+                .to_string_lossy()
+                .into_owned();
+        }
+        {
+            // Bad port specs fail the create, as Docker's do.
+            let probe = Record {
+                host_config: host.clone(),
+                config: config.clone(),
+                ..Record::empty()
+            };
+            net::bindings(&probe)?;
+        }
 
         // The image: its config fills what the user left out.
         let image_name = config.image.clone();
@@ -358,6 +380,8 @@ impl Daemon {
                 .to_string_lossy()
                 .into_owned(),
             volumes,
+            endpoints,
+            ports: Vec::new(),
         };
 
         // Unpack, prepare the container's layer, mount it, write the bundle. Any
@@ -535,15 +559,7 @@ impl Daemon {
             }
         }
         std::fs::write(dir.join("hostname"), format!("{}\n", r.config.hostname))?;
-        std::fs::write(
-            dir.join("hosts"),
-            format!(
-                "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff00::1\tip6-allnodes\nff00::2\tip6-allrouters\n127.0.1.1\t{}\n",
-                r.config.hostname
-            ),
-        )?;
-        let resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-        std::fs::write(dir.join("resolv.conf"), resolv)?;
+        self.write_net_files(r)?;
         let init = r.host_config.init.unwrap_or(false);
         if init && !Path::new(spec::INIT_BINARY).exists() {
             return Err(Error::invalid(format!(
@@ -667,6 +683,8 @@ impl Daemon {
         let cfg = self.shim_config(&r);
         let shim_bin = self.config.shim.clone();
         let t0 = std::time::Instant::now();
+        let rt = tokio::runtime::Handle::current();
+        let ent = entry.clone();
         let spawned = blocking(move || {
             // A previous task's shim (exited) is done with: remove it first.
             if let Some(sock) = &rec.shim_socket {
@@ -680,8 +698,14 @@ impl Daemon {
             std::fs::create_dir_all(cfg.socket.parent().unwrap_or(Path::new("/")))?;
             std::fs::create_dir_all(&cfg.runtime_root)?;
             let _ = std::fs::remove_file(cfg.bundle.join("exit.json"));
+            d.join_container_netns(&rec)?;
             berth_shim::write_config(&cfg)?;
             let started = berth_shim::spawn(&shim_bin, &cfg.bundle)?;
+            // The task exists, not yet started: its network comes now.
+            if let Err(e) = d.net_up(&ent, started.pid, &rt) {
+                let _ = ShimClient::new(&cfg.socket).shutdown(true);
+                return Err(e);
+            }
             Ok((started, cfg.socket.clone()))
         })
         .await;
@@ -743,6 +767,13 @@ impl Daemon {
         if let Err(e) = blocking(move || Ok(c.start()?)).await {
             let c = client.clone();
             let _ = blocking(move || Ok(c.shutdown(true)?)).await;
+            let d = self.clone();
+            let ent = entry.clone();
+            let _ = blocking(move || {
+                d.net_down(&ent);
+                Ok(())
+            })
+            .await;
             entry.update(|r| {
                 r.state.error = e.message.clone();
                 r.shim_socket = None;
@@ -825,11 +856,19 @@ impl Daemon {
             }
             r.shim_socket.take()
         });
-        let _ = self.save(&entry.snapshot());
         // The task goes (the runtime's delete removes its cgroup); logs stay.
-        if let Some(sock) = socket {
-            let _ = blocking(move || Ok(ShimClient::new(sock).shutdown(true)?)).await;
-        }
+        // Its network on the host goes with it.
+        let d = self.clone();
+        let ent = entry.clone();
+        let _ = blocking(move || {
+            if let Some(sock) = socket {
+                let _ = ShimClient::new(sock).shutdown(true);
+            }
+            d.net_down(&ent);
+            Ok(())
+        })
+        .await;
+        let _ = self.save(&entry.snapshot());
         self.emit(entry, "die", &[("exitCode", code.to_string())]);
         self.set_phase(entry, |p| {
             p.status = Status::Exited;
@@ -1199,24 +1238,9 @@ impl Daemon {
                 let d = self.clone();
                 let _ = blocking(move || {
                     let r = Record {
-                        version: RECORD_VERSION,
                         snapshot: format!("container-{id}"),
                         id,
-                        name: String::new(),
-                        created: String::new(),
-                        image_name: String::new(),
-                        image_id: String::new(),
-                        volumes: Vec::new(),
-                        path: String::new(),
-                        args: vec![],
-                        config: Default::default(),
-                        host_config: Default::default(),
-                        state: Default::default(),
-                        restart_count: 0,
-                        manually_stopped: false,
-                        runtime: String::new(),
-                        shim_socket: None,
-                        log_path: String::new(),
+                        ..Record::empty()
                     };
                     d.dematerialize(&r);
                     Ok(())
@@ -1265,6 +1289,14 @@ impl Daemon {
                         r.state.pid = st.pid;
                     });
                     entry.phase.send_modify(|p| p.status = status);
+                    let d = self.clone();
+                    let ent = entry.clone();
+                    let rt = tokio::runtime::Handle::current();
+                    let _ = blocking(move || {
+                        d.net_restore(&ent, &rt);
+                        Ok(())
+                    })
+                    .await;
                     self.monitor(entry.clone(), client);
                 }
                 Err(_) => {

@@ -251,6 +251,76 @@ pub struct Record {
     /// `Binds`/`Mounts`, and anonymous, from those or the image's `VOLUME`).
     #[serde(default)]
     pub volumes: Vec<VolumeUse>,
+    /// The networks the container is connected to, by network name.
+    #[serde(default)]
+    pub endpoints: BTreeMap<String, Endpoint>,
+    /// Published ports of the running task (host side as bound).
+    #[serde(default)]
+    pub ports: Vec<PublishedPort>,
+}
+
+impl Record {
+    /// A record with nothing in it (for cleanup of half-made containers and for
+    /// checks that need a record's shape).
+    pub fn empty() -> Record {
+        Record {
+            version: RECORD_VERSION,
+            id: String::new(),
+            name: String::new(),
+            created: String::new(),
+            image_name: String::new(),
+            image_id: String::new(),
+            snapshot: String::new(),
+            path: String::new(),
+            args: vec![],
+            config: Config::default(),
+            host_config: HostConfig::default(),
+            state: State::default(),
+            restart_count: 0,
+            manually_stopped: false,
+            runtime: String::new(),
+            shim_socket: None,
+            log_path: String::new(),
+            volumes: Vec::new(),
+            endpoints: BTreeMap::new(),
+            ports: Vec::new(),
+        }
+    }
+}
+
+/// A container's endpoint on one network: what was asked (aliases, `--ip`,
+/// `--mac-address`) and, while the container runs, what it got.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+pub struct Endpoint {
+    pub network_id: String,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    #[serde(default)]
+    pub want_ip: Option<std::net::Ipv4Addr>,
+    #[serde(default)]
+    pub want_mac: Option<String>,
+    /// While running: the endpoint's id, address, interface names.
+    #[serde(default)]
+    pub endpoint_id: String,
+    #[serde(default)]
+    pub ip: Option<std::net::Ipv4Addr>,
+    #[serde(default)]
+    pub prefix: u8,
+    #[serde(default)]
+    pub gateway: Option<std::net::Ipv4Addr>,
+    #[serde(default)]
+    pub mac: String,
+    #[serde(default)]
+    pub host_if: String,
+}
+
+/// One published port of a running container.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PublishedPort {
+    pub proto: berth_network::Proto,
+    pub container_port: u16,
+    pub host_ip: std::net::Ipv4Addr,
+    pub host_port: u16,
 }
 
 /// One volume mounted into a container.

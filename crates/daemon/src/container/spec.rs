@@ -159,6 +159,9 @@ pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/u
 pub const INIT_BINARY: &str = "/usr/bin/tini-static";
 
 /// What the spec needs besides the container's configs.
+/// The network namespace path of a `--network container:<x>` spec until start.
+pub const NETNS_PLACEHOLDER: &str = "/proc/0/ns/net";
+
 pub struct SpecInput<'a> {
     pub id: &'a str,
     pub config: &'a Config,
@@ -1123,7 +1126,17 @@ pub fn generate(input: &SpecInput<'_>) -> Result<Value> {
         "resources": resources,
         "cgroupsPath": format!("{}/{}", input.cgroup_parent.trim_end_matches('/'), input.id),
     });
-    let mut namespaces = vec![json!({"type": "mount"}), json!({"type": "network"})];
+    // The network namespace by `--network`: the host's (none in the spec), another
+    // container's (its path is filled in at start, when that container's pid is
+    // known), or a new one (berthd configures it between create and start).
+    let mut namespaces = vec![json!({"type": "mount"})];
+    match h.network_mode.as_str() {
+        "host" => {}
+        m if m.starts_with("container:") => {
+            namespaces.push(json!({"type": "network", "path": NETNS_PLACEHOLDER}))
+        }
+        _ => namespaces.push(json!({"type": "network"})),
+    }
     for (ns, host) in [
         ("uts", uts_host),
         ("pid", pid_host),
