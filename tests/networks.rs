@@ -798,3 +798,51 @@ fn addresses_ports_and_names_survive_a_berthd_restart() {
     assert!(!rules(&d).contains("dnat"));
     d.assert_clean();
 }
+
+#[test]
+fn an_internal_network_has_no_way_out_but_its_members_meet() {
+    let d = Berthd::start();
+    ok(d.docker(&["network", "create", "--internal", "inner"]));
+    assert_eq!(
+        ok(d.docker(&["network", "inspect", "-f", "{{.Internal}}", "inner"])).trim(),
+        "true"
+    );
+    ok(d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "db",
+        "--network",
+        "inner",
+        "busybox",
+        "sh",
+        "-c",
+        &httpd("inside"),
+    ]));
+    let out = ok(d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "inner",
+        "busybox",
+        "sh",
+        "-c",
+        "ip route; wget -qO- http://db/",
+    ]));
+    assert!(!out.contains("default"), "{out}");
+    assert!(out.contains("inside"), "{out}");
+    // A container on the default bridge cannot reach it by address either.
+    let ip = d.inspect("db", "{{.NetworkSettings.Networks.inner.IPAddress}}");
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "busybox",
+        "sh",
+        "-c",
+        &format!("timeout 3 wget -qO- http://{ip}/; exit $?"),
+    ]);
+    assert!(!out.status.success(), "{}", text(&out.stdout));
+    ok(d.docker(&["rm", "-f", "db"]));
+    ok(d.docker(&["network", "rm", "inner"]));
+    d.assert_clean();
+}

@@ -419,3 +419,84 @@ fn berth_volume_commands_print_what_docker_prints() {
     assert_eq!(ok(d.berth(&["volume", "ls", "-q"])), "");
     d.assert_clean();
 }
+
+#[test]
+fn volumes_from_shares_another_containers_volumes_and_binds() {
+    let d = Berthd::start();
+    let host_dir = tempfile::tempdir().unwrap();
+    std::fs::write(host_dir.path().join("from-host"), "bound\n").unwrap();
+    let bind = format!("{}:/hostdir", host_dir.path().display());
+    ok(d.docker(&[
+        "run",
+        "--name",
+        "owner",
+        "-v",
+        "shared:/data",
+        "-v",
+        &bind,
+        "busybox",
+        "sh",
+        "-c",
+        "echo kept > /data/file",
+    ]));
+    // The volume and the bind, at the same places; `:ro` makes both read-only.
+    let out = ok(d.docker(&[
+        "run",
+        "--rm",
+        "--volumes-from",
+        "owner",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /data/file /hostdir/from-host; echo more >> /data/file",
+    ]));
+    assert_eq!(out, "kept\nbound\n");
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "--volumes-from",
+        "owner:ro",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /data/file; echo x > /data/other",
+    ]);
+    assert!(!out.status.success());
+    assert_eq!(text(&out.stdout), "kept\nmore\n");
+    assert!(
+        text(&out.stderr).contains("Read-only file system"),
+        "{}",
+        text(&out.stderr)
+    );
+    // The same through berth; inspect shows what was taken over.
+    ok(d.berth(&[
+        "create",
+        "--name",
+        "heir",
+        "--volumes-from",
+        "owner",
+        "busybox",
+        "true",
+    ]));
+    let mounts = d.inspect(
+        "heir",
+        "{{range .Mounts}}{{.Type}}:{{.Destination}} {{end}}",
+    );
+    assert!(
+        mounts.contains("volume:/data") && mounts.contains("bind:/hostdir"),
+        "{mounts}"
+    );
+    // Removing the heir with -v keeps the owner's volume.
+    ok(d.docker(&["rm", "-v", "heir"]));
+    assert_eq!(volume_names(&d), ["shared"]);
+    let out = d.docker(&["run", "--rm", "--volumes-from", "nosuch", "busybox", "true"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("No such container: nosuch"),
+        "{}",
+        text(&out.stderr)
+    );
+    ok(d.docker(&["rm", "owner"]));
+    ok(d.docker(&["volume", "rm", "shared"]));
+    d.assert_clean();
+}

@@ -121,6 +121,9 @@ pub struct ContainerOpts {
     /// Set DNS options
     #[arg(long = "dns-option", alias = "dns-opt", action = ArgAction::Append)]
     pub dns_option: Vec<String>,
+    /// Mount volumes from the specified container(s)
+    #[arg(long = "volumes-from", action = ArgAction::Append)]
+    pub volumes_from: Vec<String>,
     /// Expose a port or a range of ports
     #[arg(long = "expose", action = ArgAction::Append)]
     pub expose: Vec<String>,
@@ -374,6 +377,7 @@ impl ContainerOpts {
             dns: non_empty(&self.dns),
             dns_search: non_empty(&self.dns_search),
             dns_options: non_empty(&self.dns_option),
+            volumes_from: non_empty(&self.volumes_from),
             extra_hosts: if self.add_host.is_empty() {
                 None
             } else {

@@ -510,6 +510,9 @@ fn mounts_json(r: &Record) -> Value {
                 json!({"Type": "bind", "Source": m.source, "Destination": m.destination, "Mode": if ro { "ro" } else { "" }, "RW": !ro, "Propagation": prop})
             });
     let volumes = r.volumes.iter().map(|v| {
+        if v.bind {
+            return json!({"Type": "bind", "Source": v.source, "Destination": v.destination, "Mode": if v.read_only { "ro" } else { "" }, "RW": !v.read_only, "Propagation": "rprivate"});
+        }
         json!({"Type": "volume", "Name": v.name, "Source": v.source, "Destination": v.destination, "Driver": "local", "Mode": if v.read_only { "ro" } else { "z" }, "RW": !v.read_only, "Propagation": ""})
     });
     Value::Array(binds.chain(volumes).collect())

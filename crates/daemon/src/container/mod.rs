@@ -355,7 +355,11 @@ impl Daemon {
                 image_volumes.push(dst.clone());
             }
         }
-        let volumes = self.make_volumes(&user_mounts, &image_volumes).await?;
+        // `--volumes-from` goes first: its destinations are not the image's to fill.
+        let inherited = self.volumes_from(&host, &user_mounts, &[])?;
+        image_volumes.retain(|dst| !inherited.iter().any(|v| v.destination == *dst));
+        let mut volumes = self.make_volumes(&user_mounts, &image_volumes).await?;
+        volumes.extend(inherited);
 
         let dir = self.container_dir(&id);
         let record = Record {
@@ -478,6 +482,7 @@ impl Daemon {
                     read_only,
                     nocopy,
                     anonymous,
+                    bind: false,
                 });
             }
             Ok(made)
@@ -485,11 +490,94 @@ impl Daemon {
         .await
     }
 
+    /// `--volumes-from c[:ro|rw]` (`HostConfig.VolumesFrom`): the volumes and bind
+    /// mounts of those containers, at the same destinations, unless this
+    /// container mounts something there itself. Never copied up, never removed
+    /// with this container.
+    fn volumes_from(
+        &self,
+        host: &model::HostConfig,
+        own: &[spec::UserMount],
+        volumes: &[model::VolumeUse],
+    ) -> Result<Vec<model::VolumeUse>> {
+        let list: Vec<String> = host
+            .extra
+            .get("VolumesFrom")
+            .and_then(|v| v.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut out: Vec<model::VolumeUse> = Vec::new();
+        for spec_ in list {
+            let (name, mode) = match spec_.rsplit_once(':') {
+                Some((n, m)) if matches!(m, "ro" | "rw" | "z" | "Z") => (n.to_owned(), Some(m)),
+                Some((_, m)) => {
+                    return Err(Error::invalid(format!(
+                        "invalid mode for volumes-from: {m}"
+                    )))
+                }
+                None => (spec_.clone(), None),
+            };
+            let other = self.get(&name)?.snapshot();
+            let taken = |dst: &str, out: &[model::VolumeUse]| {
+                own.iter().any(|m| m.destination == dst)
+                    || volumes.iter().any(|v| v.destination == dst)
+                    || out.iter().any(|v| v.destination == dst)
+            };
+            for v in &other.volumes {
+                if taken(&v.destination, &out) {
+                    continue;
+                }
+                out.push(model::VolumeUse {
+                    read_only: match mode {
+                        Some("ro") => true,
+                        Some("rw") => false,
+                        _ => v.read_only,
+                    },
+                    nocopy: true,
+                    anonymous: false,
+                    ..v.clone()
+                });
+            }
+            for m in spec::parse_mounts(&other.host_config)?
+                .into_iter()
+                .filter(|m| m.typ == "bind")
+            {
+                if taken(&m.destination, &out) {
+                    continue;
+                }
+                let ro = m.options.iter().any(|o| o == "ro");
+                out.push(model::VolumeUse {
+                    name: String::new(),
+                    destination: m.destination.clone(),
+                    source: m.source.clone(),
+                    read_only: match mode {
+                        Some("ro") => true,
+                        Some("rw") => false,
+                        _ => ro,
+                    },
+                    nocopy: true,
+                    anonymous: false,
+                    bind: true,
+                });
+            }
+        }
+        Ok(out)
+    }
+
     /// The IDs of the containers that use volume `name`.
     pub fn volume_users(&self, name: &str) -> Vec<String> {
         self.all()
             .iter()
-            .filter(|e| e.snapshot().volumes.iter().any(|v| v.name == name))
+            .filter(|e| {
+                e.snapshot()
+                    .volumes
+                    .iter()
+                    .any(|v| !v.bind && v.name == name)
+            })
             .map(|e| e.id.clone())
             .collect()
     }

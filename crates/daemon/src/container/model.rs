@@ -335,6 +335,10 @@ pub struct VolumeUse {
     pub nocopy: bool,
     /// Made for this container (removed with `rm -v` and `--rm`).
     pub anonymous: bool,
+    /// A bind mount taken over from another container by `--volumes-from`
+    /// (`name` is empty: no volume).
+    #[serde(default)]
+    pub bind: bool,
 }
 
 pub const RECORD_VERSION: u32 = 1;

@@ -574,8 +574,21 @@ impl Daemon {
             daemon: Arc::downgrade(self),
             id: id.to_owned(),
         });
+        // Internal networks have no way out, their DNS neither (as Docker's).
+        let outside = self.get(id).ok().is_some_and(|e| {
+            e.snapshot().endpoints.values().any(|ep| {
+                self.networks
+                    .find(&ep.network_id)
+                    .is_some_and(|n| !n.internal)
+            })
+        });
+        let upstream = if outside {
+            self.net.upstream.clone()
+        } else {
+            Vec::new()
+        };
         let _g = rt.enter();
-        dns::Server::start(udp, tcp, resolver, self.net.upstream.clone()).map_err(net_err)
+        dns::Server::start(udp, tcp, resolver, upstream).map_err(net_err)
     }
 
     /// Undoes [`Daemon::net_up`] (blocking, idempotent): DNS, reservations, host
