@@ -509,6 +509,20 @@ fn network_modes_none_host_and_container() {
         "sleep 0.3; wget -qO- http://127.0.0.1/",
     ]));
     assert_eq!(page.trim(), "shared-ns");
+    // stats count the traffic of the namespace's interfaces.
+    let base_ip = d.inspect("base", "{{.NetworkSettings.IPAddress}}");
+    let page = ok(d.docker(&[
+        "run",
+        "--rm",
+        "busybox",
+        "wget",
+        "-qO-",
+        &format!("http://{base_ip}/"),
+    ]));
+    assert_eq!(page.trim(), "shared-ns");
+    let netio = ok(d.docker(&["stats", "--no-stream", "--format", "{{.NetIO}}", "base"]));
+    assert!(netio.contains(" / "), "{netio}");
+    assert!(!netio.starts_with("0B / 0B"), "{netio}");
     let out = d.docker(&[
         "run",
         "--rm",

@@ -182,6 +182,38 @@ pub struct Sample {
     pub mem_stats: BTreeMap<String, u64>,
     /// `(major, minor, op, value)`.
     pub io_bytes: Vec<(u64, u64, String, u64)>,
+    /// Per interface of the container's namespace (not `lo`): Docker's eight counters.
+    pub networks: BTreeMap<String, Value>,
+}
+
+/// `/proc/<pid>/net/dev` as Docker's `networks` (rx/tx bytes, packets, errors,
+/// drops per interface; loopback left out, as Docker leaves it).
+pub fn parse_net_dev(text: &str) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    for line in text.lines().skip(2) {
+        let Some((name, rest)) = line.split_once(':') else {
+            continue;
+        };
+        let name = name.trim();
+        if name == "lo" {
+            continue;
+        }
+        let f: Vec<u64> = rest
+            .split_whitespace()
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        if f.len() < 12 {
+            continue;
+        }
+        out.insert(
+            name.to_owned(),
+            json!({
+                "rx_bytes": f[0], "rx_packets": f[1], "rx_errors": f[2], "rx_dropped": f[3],
+                "tx_bytes": f[8], "tx_packets": f[9], "tx_errors": f[10], "tx_dropped": f[11],
+            }),
+        );
+    }
+    out
 }
 
 impl Sample {
@@ -368,7 +400,7 @@ pub fn stats_json(
         "cpu_stats": cur.cpu_json(),
         "precpu_stats": precpu,
         "memory_stats": memory,
-        "networks": {},
+        "networks": cur.networks,
     })
 }
 
@@ -494,8 +526,16 @@ async fn top(
     ))
 }
 
-async fn sample(cg: Cgroup) -> Result<(String, Sample)> {
-    blocking(move || Ok((now_rfc3339(), Sample::read(&cg, FsPath::new("/proc"))))).await
+async fn sample(cg: Cgroup, pid: u32) -> Result<(String, Sample)> {
+    blocking(move || {
+        let mut s = Sample::read(&cg, FsPath::new("/proc"));
+        if pid != 0 {
+            let dev = std::fs::read_to_string(format!("/proc/{pid}/net/dev")).unwrap_or_default();
+            s.networks = parse_net_dev(&dev);
+        }
+        Ok((now_rfc3339(), s))
+    })
+    .await
 }
 
 async fn stats(
@@ -516,12 +556,13 @@ async fn stats(
         }
         let cg = cgroup_of(&d, &cid);
         let v = if one_shot {
-            let (t, s) = sample(cg).await?;
+            let (t, s) = sample(cg, e.snapshot().state.pid).await?;
             stats_json(&name, &cid, &t, &s, None)
         } else {
-            let (t0, s0) = sample(cg.clone()).await?;
+            let pid = e.snapshot().state.pid;
+            let (t0, s0) = sample(cg.clone(), pid).await?;
             tokio::time::sleep(Duration::from_secs(1)).await;
-            let (t1, s1) = sample(cg).await?;
+            let (t1, s1) = sample(cg, pid).await?;
             stats_json(&name, &cid, &t1, &s1, Some((&t0, &s0)))
         };
         return Ok(json(StatusCode::OK, v));
@@ -532,7 +573,7 @@ async fn stats(
         let mut pre: Option<(String, Sample)> = None;
         loop {
             let v = if running(&e) {
-                let Ok((t, s)) = sample(cg.clone()).await else {
+                let Ok((t, s)) = sample(cg.clone(), e.snapshot().state.pid).await else {
                     break;
                 };
                 let v = stats_json(
@@ -567,6 +608,21 @@ async fn stats(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn net_dev_becomes_dockers_networks_without_loopback() {
+        let text = "Inter-|   Receive                                                |  Transmit\n \
+ face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n    \
+lo:     140       2    0    0    0     0          0         0      140       2    0    0    0     0       0          0\n  \
+eth0:    1836      17    1    2    0     0          0         0      746       9    3    4    0     0       0          0\n";
+        let n = parse_net_dev(text);
+        assert_eq!(n.keys().collect::<Vec<_>>(), ["eth0"]);
+        assert_eq!(
+            n["eth0"],
+            json!({"rx_bytes": 1836, "rx_packets": 17, "rx_errors": 1, "rx_dropped": 2,
+                   "tx_bytes": 746, "tx_packets": 9, "tx_errors": 3, "tx_dropped": 4})
+        );
+    }
 
     fn write(p: &FsPath, s: &str) {
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
