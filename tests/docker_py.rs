@@ -33,6 +33,25 @@ assert ctr.logs() == b"started\n", ctr.logs()
 ctr.stop(timeout=1)
 assert ctr.wait()["StatusCode"] == 137
 ctr.remove()
+# Networks: create, connect with an alias, reach by the alias, ports, remove.
+net = c.networks.create("pynet", labels={"by": "py"})
+assert [n.name for n in c.networks.list(filters={"label": "by=py"})] == ["pynet"]
+web = c.containers.run("busybox", ["sh", "-c", "mkdir /w && echo py-web > /w/index.html && exec httpd -f -p 80 -h /w"],
+                       detach=True, network="pynet", ports={"80/tcp": ("127.0.0.1", None)})
+net.connect(c.containers.create("busybox", ["true"]), aliases=["spare"])
+web.reload()
+host_port = web.attrs["NetworkSettings"]["Ports"]["80/tcp"][0]["HostPort"]
+assert int(host_port) > 0, web.attrs["NetworkSettings"]["Ports"]
+ip = web.attrs["NetworkSettings"]["Networks"]["pynet"]["IPAddress"]
+out = c.containers.run("busybox", ["wget", "-qO-", "http://" + web.name + "/"], network="pynet", remove=True)
+assert out == b"py-web\n", out
+net.reload()
+assert web.id in net.attrs["Containers"], net.attrs
+assert net.attrs["Containers"][web.id]["IPv4Address"] == ip + "/24", net.attrs
+web.remove(force=True)
+for x in c.containers.list(all=True):
+    x.remove(force=True)
+net.remove()
 images = c.images.list()
 assert any("busybox:latest" in i.tags for i in images), [i.tags for i in images]
 assert c.containers.list(all=True) == []

@@ -424,9 +424,24 @@ impl Berthd {
         out
     }
 
-    /// Interfaces still attached to this daemon's bridges (containers' veths).
+    /// Interfaces still attached to this daemon's bridges (containers' veths), and
+    /// veths attached to no bridge at all (what a removed network would leave:
+    /// berth makes a veth on its bridge in one step, so none is ever loose).
     pub fn leftover_links(&self) -> Vec<String> {
         let mut out = Vec::new();
+        if let Ok(o) = Command::new("ip")
+            .args(["-o", "link", "show", "type", "veth"])
+            .output()
+        {
+            for line in text(&o.stdout).lines() {
+                if !line.contains(" master ") {
+                    out.push(format!(
+                        "loose {}",
+                        line.split(':').nth(1).unwrap_or("").trim()
+                    ));
+                }
+            }
+        }
         for b in self.bridges() {
             let o = Command::new("ip")
                 .args(["-o", "link", "show", "master", &b])
