@@ -500,3 +500,30 @@ fn volumes_from_shares_another_containers_volumes_and_binds() {
     ok(d.docker(&["volume", "rm", "shared"]));
     d.assert_clean();
 }
+
+#[test]
+fn berth_mount_and_tmpfs_flags_reach_the_container() {
+    let d = Berthd::start();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("f"), "on-host\n").unwrap();
+    let bind = format!("type=bind,src={},dst=/b,ro", dir.path().display());
+    let out = ok(d.berth(&[
+        "run", "--rm", "--mount", &bind, "--mount", "type=tmpfs,dst=/t,tmpfs-size=1m",
+        "--mount", "src=mvol,dst=/v", "--tmpfs", "/scratch:size=2m", "busybox", "sh", "-c",
+        "cat /b/f; touch /b/x 2>/dev/null || echo ro; df -k /t /scratch | tail -2 | awk '{print $2}'; echo hi > /v/f",
+    ]));
+    assert_eq!(out, "on-host\nro\n1024\n2048\n");
+    let out = ok(d.docker(&["run", "--rm", "-v", "mvol:/v", "busybox", "cat", "/v/f"]));
+    assert_eq!(out, "hi\n");
+    let out = d.berth(&[
+        "run",
+        "--rm",
+        "--mount",
+        "type=bind,dst=/x,volume-nocopy",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(out.status.code(), Some(125));
+    ok(d.docker(&["volume", "rm", "mvol"]));
+    d.assert_clean();
+}

@@ -399,7 +399,14 @@ impl Berthd {
         assert!(mounts.is_empty(), "mounts left: {mounts:#?}");
         let cgroups = self.leftover_cgroups();
         assert!(cgroups.is_empty(), "cgroups left: {cgroups:#?}");
-        let links = self.leftover_links();
+        // The host end of an exited container's veth goes a moment after the
+        // container (off berthd's exit path, or with the container's namespace).
+        let mut links = self.leftover_links();
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while !links.is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+            links = self.leftover_links();
+        }
         assert!(links.is_empty(), "interfaces left: {links:#?}");
     }
 

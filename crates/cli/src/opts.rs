@@ -1,8 +1,13 @@
 //! Parsing of flag values whose syntax Docker defines: memory sizes (go-units
 //! `RAMInBytes`), env files (`opts.ParseEnvFile`), CPU counts, restart policies, port
-//! specs and the time arguments of `logs`/`events` (`--since 10m`, RFC 3339, unix time).
+//! specs, the time arguments of `logs`/`events` (`--since 10m`, RFC 3339, unix time) and
+//! `--mount` specs (docker CLI 28's `opts.MountOpt`: one CSV record of key=value fields).
 //! Error messages follow Docker's so that scripts matching on them keep working.
 
+use bollard::models::{
+    Mount, MountBindOptions, MountBindOptionsPropagationEnum, MountImageOptions, MountTmpfsOptions,
+    MountType, MountVolumeOptions, MountVolumeOptionsDriverConfig,
+};
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -142,6 +147,271 @@ pub fn kv_map(items: &[String]) -> HashMap<String, String> {
             None => (l.clone(), String::new()),
         })
         .collect()
+}
+
+/// Go's `encoding/csv` reading the first record of `line` with default settings: fields
+/// split on commas, a field may be quoted (`""` inside is a quote), a quote elsewhere is an
+/// error. Errors are Go's words ("EOF" for an empty line, then the parse errors with
+/// 1-based byte columns).
+pub fn split_csv_record(line: &str) -> Result<Vec<String>, String> {
+    if line.is_empty() {
+        return Err("EOF".into());
+    }
+    let quote_err = |col: usize| {
+        format!("parse error on line 1, column {col}: extraneous or missing \" in quoted-field")
+    };
+    let b = line.as_bytes();
+    let mut fields = Vec::new();
+    let mut i = 0;
+    loop {
+        if b.get(i) == Some(&b'"') {
+            let mut field = Vec::new();
+            let mut j = i + 1;
+            loop {
+                match (b.get(j), b.get(j + 1)) {
+                    (None, _) => return Err(quote_err(j + 1)),
+                    (Some(b'"'), Some(b'"')) => {
+                        field.push(b'"');
+                        j += 2;
+                    }
+                    (Some(b'"'), Some(b',')) => {
+                        fields.push(String::from_utf8_lossy(&field).into_owned());
+                        i = j + 2;
+                        break;
+                    }
+                    (Some(b'"'), None) => {
+                        fields.push(String::from_utf8_lossy(&field).into_owned());
+                        return Ok(fields);
+                    }
+                    (Some(b'"'), Some(_)) => return Err(quote_err(j + 1)),
+                    (Some(&c), _) => {
+                        field.push(c);
+                        j += 1;
+                    }
+                }
+            }
+        } else {
+            let end = line[i..].find(',').map_or(line.len(), |k| i + k);
+            let field = &line[i..end];
+            if let Some(q) = field.find('"') {
+                return Err(format!(
+                    "parse error on line 1, column {}: bare \" in non-quoted-field",
+                    i + q + 1
+                ));
+            }
+            fields.push(field.to_owned());
+            if end == line.len() {
+                return Ok(fields);
+            }
+            i = end + 1;
+        }
+    }
+}
+
+/// Go's `strconv.ParseBool`.
+pub fn parse_go_bool(s: &str) -> Option<bool> {
+    match s {
+        "1" | "t" | "T" | "TRUE" | "true" | "True" => Some(true),
+        "0" | "f" | "F" | "FALSE" | "false" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+/// One `--mount` spec, as docker CLI 28's `MountOpt.Set` reads it: keys are
+/// case-insensitive, `type` defaults to volume, a `bind-*`/`volume-*`/`tmpfs-*`/`image-*`
+/// option refuses another type, and a relative `./src` becomes absolute. The error
+/// words are the docker CLI's; the caller adds the `invalid argument … for "--mount"`
+/// prefix. A type or propagation the API does not know is refused here, where the
+/// docker CLI leaves it to the daemon.
+pub fn parse_mount(spec: &str) -> Result<Mount, String> {
+    let fields = split_csv_record(spec)?;
+    let mut typ = String::from("volume");
+    let mut m = Mount::default();
+    let mut bind: Option<MountBindOptions> = None;
+    let mut volume: Option<MountVolumeOptions> = None;
+    let mut tmpfs: Option<MountTmpfsOptions> = None;
+    let mut image: Option<MountImageOptions> = None;
+    let invalid = |key: &str, val: &str| format!("invalid value for {key}: {val}");
+    let set_kv = |map: &mut Option<HashMap<String, String>>, kv: &str| {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        if !k.is_empty() {
+            map.get_or_insert_with(HashMap::new)
+                .insert(k.to_owned(), v.to_owned());
+        }
+    };
+    for field in &fields {
+        let (key, val) = match field.split_once('=') {
+            Some((k, v)) => (k.to_lowercase(), v),
+            None => {
+                match field.to_lowercase().as_str() {
+                    "readonly" | "ro" => m.read_only = Some(true),
+                    "volume-nocopy" => volume_options(&mut volume).no_copy = Some(true),
+                    "bind-nonrecursive" => {
+                        bind.get_or_insert_with(Default::default).non_recursive = Some(true)
+                    }
+                    _ => return Err(format!("invalid field '{field}' must be a key=value pair")),
+                }
+                continue;
+            }
+        };
+        match key.as_str() {
+            "type" => typ = val.to_lowercase(),
+            "source" | "src" => {
+                m.source = Some(if val == "." || val.starts_with("./") {
+                    absolute(val)
+                } else {
+                    val.to_owned()
+                })
+            }
+            "target" | "dst" | "destination" => m.target = Some(val.to_owned()),
+            "readonly" | "ro" => {
+                m.read_only = parse_go_bool(val)
+                    .ok_or_else(|| invalid(&key, val))?
+                    .then_some(true)
+            }
+            "consistency" => m.consistency = Some(val.to_lowercase()),
+            "bind-propagation" => {
+                let b = bind.get_or_insert_with(Default::default);
+                b.propagation = match val.to_lowercase().as_str() {
+                    "" => None,
+                    p => Some(
+                        p.parse::<MountBindOptionsPropagationEnum>()
+                            .map_err(|_| format!("invalid propagation mode: {p}"))?,
+                    ),
+                };
+            }
+            "bind-nonrecursive" => {
+                let v = parse_go_bool(val).ok_or_else(|| invalid(&key, val))?;
+                bind.get_or_insert_with(Default::default).non_recursive = v.then_some(true);
+            }
+            "bind-recursive" => match val {
+                "enabled" => {}
+                "disabled" => {
+                    bind.get_or_insert_with(Default::default).non_recursive = Some(true)
+                }
+                "writable" => {
+                    bind.get_or_insert_with(Default::default).read_only_non_recursive = Some(true)
+                }
+                "readonly" => {
+                    bind.get_or_insert_with(Default::default)
+                        .read_only_force_recursive = Some(true)
+                }
+                _ => {
+                    return Err(format!(
+                        "invalid value for {key}: {val} (must be \"enabled\", \"disabled\", \"writable\", or \"readonly\")"
+                    ))
+                }
+            },
+            "volume-subpath" => {
+                volume_options(&mut volume).subpath = Some(val.to_owned())
+            }
+            "volume-nocopy" => {
+                let v = parse_go_bool(val).ok_or_else(|| invalid(&key, val))?;
+                volume_options(&mut volume).no_copy = v.then_some(true);
+            }
+            "volume-label" => set_kv(&mut volume_options(&mut volume).labels, val),
+            "volume-driver" => {
+                volume
+                    .get_or_insert_with(Default::default)
+                    .driver_config
+                    .get_or_insert_with(Default::default)
+                    .name = Some(val.to_owned())
+            }
+            "volume-opt" => {
+                let driver: &mut MountVolumeOptionsDriverConfig = volume
+                    .get_or_insert_with(Default::default)
+                    .driver_config
+                    .get_or_insert_with(Default::default);
+                set_kv(&mut driver.options, val);
+            }
+            "image-subpath" => {
+                image.get_or_insert_with(Default::default).subpath = Some(val.to_owned())
+            }
+            "tmpfs-size" => {
+                let size = parse_memory(val).map_err(|_| invalid(&key, val))?;
+                tmpfs.get_or_insert_with(Default::default).size_bytes = Some(size);
+            }
+            "tmpfs-mode" => {
+                let mode = (!val.is_empty() && val.bytes().all(|c| (b'0'..=b'7').contains(&c)))
+                    .then(|| u32::from_str_radix(val, 8).ok())
+                    .flatten()
+                    .ok_or_else(|| invalid(&key, val))?;
+                tmpfs.get_or_insert_with(Default::default).mode = Some(i64::from(mode));
+            }
+            _ => return Err(format!("unexpected key '{key}' in '{field}'")),
+        }
+    }
+    if typ.is_empty() {
+        return Err("type is required".into());
+    }
+    if m.target.is_none() || m.target.as_deref() == Some("") {
+        return Err("target is required".into());
+    }
+    for (set, prefix, owner) in [
+        (volume.is_some(), "volume", "volume"),
+        (image.is_some(), "image", "image"),
+        (bind.is_some(), "bind", "bind"),
+        (tmpfs.is_some(), "tmpfs", "tmpfs"),
+    ] {
+        if set && typ != owner {
+            return Err(format!(
+                "cannot mix '{prefix}-*' options with mount type '{typ}'"
+            ));
+        }
+    }
+    if let Some(b) = &bind {
+        let read_only = m.read_only == Some(true);
+        if b.read_only_non_recursive == Some(true) && !read_only {
+            return Err(
+                "option 'bind-recursive=writable' requires 'readonly' to be specified in conjunction"
+                    .into(),
+            );
+        }
+        if b.read_only_force_recursive == Some(true) {
+            if !read_only {
+                return Err("option 'bind-recursive=readonly' requires 'readonly' to be specified in conjunction".into());
+            }
+            if b.propagation != Some(MountBindOptionsPropagationEnum::RPRIVATE) {
+                return Err("option 'bind-recursive=readonly' requires 'bind-propagation=rprivate' to be specified in conjunction".into());
+            }
+        }
+    }
+    m.typ = Some(
+        typ.parse::<MountType>()
+            .map_err(|_| format!("invalid mount config for type \"{typ}\": mount type unknown"))?,
+    );
+    m.bind_options = bind;
+    m.volume_options = volume;
+    m.tmpfs_options = tmpfs;
+    m.image_options = image;
+    Ok(m)
+}
+
+/// The docker CLI's `volumeOptions()`: made on first use, always with a (possibly
+/// empty) `DriverConfig`, which is therefore sent as `{}` as docker sends it.
+fn volume_options(v: &mut Option<MountVolumeOptions>) -> &mut MountVolumeOptions {
+    v.get_or_insert_with(|| MountVolumeOptions {
+        driver_config: Some(MountVolumeOptionsDriverConfig::default()),
+        ..Default::default()
+    })
+}
+
+/// Go's `filepath.Abs` for a `./`-relative mount source.
+fn absolute(p: &str) -> String {
+    let Ok(cwd) = std::env::current_dir() else {
+        return p.to_owned();
+    };
+    let mut out = cwd;
+    for c in std::path::Path::new(p).components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out.to_string_lossy().into_owned()
 }
 
 /// One container port of a `-p` spec and the host side it is bound to.

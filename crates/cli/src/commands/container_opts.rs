@@ -9,6 +9,9 @@
 //! `PortBindings` key per port); `--ip`/`--ip6`/`--network-alias`/`--mac-address` become
 //! the `NetworkingConfig` endpoint of the `--network` named, as docker CLI 28 sends them.
 //!
+//! `--mount` specs parse as docker CLI 28 parses them ([`opts::parse_mount`]) into
+//! `HostConfig.Mounts`; `--tmpfs /path[:opts]` becomes the `HostConfig.Tmpfs` map.
+//!
 //! `--security-opt seccomp=<file>` is read here, as the docker CLI does: the daemon
 //! receives the profile's JSON, not a path it may not be able to read.
 
@@ -130,6 +133,12 @@ pub struct ContainerOpts {
     /// Bind mount a volume
     #[arg(short = 'v', long = "volume", action = ArgAction::Append)]
     pub volume: Vec<String>,
+    /// Attach a filesystem mount to the container
+    #[arg(long = "mount", value_name = "mount", action = ArgAction::Append)]
+    pub mount: Vec<String>,
+    /// Mount a tmpfs directory
+    #[arg(long = "tmpfs", value_name = "list", action = ArgAction::Append)]
+    pub tmpfs: Vec<String>,
     /// Give extended privileges to this container
     #[arg(long)]
     pub privileged: bool,
@@ -184,6 +193,8 @@ pub struct Resolved {
 }
 
 fn flag_err(value: &str, flag: &str, msg: &str, cmd: &str) -> anyhow::Error {
+    // pflag quotes the value with Go's %q: a quote or backslash in it is escaped.
+    let value = value.replace('\\', "\\\\").replace('"', "\\\"");
     usage_err(
         cmd,
         format!("invalid argument \"{value}\" for \"{flag}\" flag: {msg}"),
@@ -316,6 +327,20 @@ impl ContainerOpts {
                 return Err(status_err(125, "--userns: invalid USER mode"));
             }
         }
+        let mounts = self
+            .mount
+            .iter()
+            .map(|m| opts::parse_mount(m).map_err(|e| flag_err(m, "--mount", &e, cmd)))
+            .collect::<Result<Vec<_>>>()?;
+        // The docker CLI's `--tmpfs /path[:opts]`: the options go to the daemon unread.
+        let tmpfs: HashMap<String, String> = self
+            .tmpfs
+            .iter()
+            .map(|t| {
+                let (path, o) = t.split_once(':').unwrap_or((t, ""));
+                (path.to_owned(), o.to_owned())
+            })
+            .collect();
         let security_opt = self
             .security_opt
             .iter()
@@ -350,6 +375,8 @@ impl ContainerOpts {
             } else {
                 Some(self.volume.clone())
             },
+            mounts: (!mounts.is_empty()).then_some(mounts),
+            tmpfs: (!tmpfs.is_empty()).then_some(tmpfs),
             privileged: Some(self.privileged),
             cap_add: if self.cap_add.is_empty() {
                 None
@@ -776,5 +803,69 @@ mod tests {
             b["NetworkingConfig"],
             serde_json::json!({"EndpointsConfig": {"default": {"MacAddress": "92:d0:c6:0a:29:33"}}})
         );
+    }
+
+    #[test]
+    fn mount_and_tmpfs_flags_reach_host_config() {
+        let b = body(&[
+            "--mount",
+            "type=bind,src=/a,dst=/b,ro,bind-propagation=rshared",
+            "--mount",
+            "type=tmpfs,dst=/t,tmpfs-size=64m,tmpfs-mode=1770",
+            "--mount",
+            "src=v,dst=/v,volume-nocopy",
+            "--tmpfs",
+            "/run:size=1m",
+            "--tmpfs",
+            "/tmp",
+            "busybox",
+        ])
+        .unwrap();
+        let hc = &b["HostConfig"];
+        assert_eq!(
+            hc["Mounts"],
+            serde_json::json!([
+                {"Type": "bind", "Source": "/a", "Target": "/b", "ReadOnly": true,
+                 "BindOptions": {"Propagation": "rshared"}},
+                {"Type": "tmpfs", "Target": "/t",
+                 "TmpfsOptions": {"SizeBytes": 67108864, "Mode": 1016}},
+                {"Type": "volume", "Source": "v", "Target": "/v",
+                 "VolumeOptions": {"NoCopy": true, "DriverConfig": {}}},
+            ])
+        );
+        assert_eq!(
+            hc["Tmpfs"],
+            serde_json::json!({"/run": "size=1m", "/tmp": ""})
+        );
+        let b = body(&["busybox"]).unwrap();
+        assert!(b["HostConfig"].get("Mounts").is_none());
+        assert!(b["HostConfig"].get("Tmpfs").is_none());
+    }
+
+    #[test]
+    fn bad_mounts_are_flag_errors_that_exit_125() {
+        // Word for word what `docker run --mount …` prints (docker CLI 28).
+        for (spec, msg) in [
+            (
+                "foo=1",
+                "invalid argument \"foo=1\" for \"--mount\" flag: unexpected key 'foo' in 'foo=1'",
+            ),
+            (
+                "type=bind,src=/a",
+                "invalid argument \"type=bind,src=/a\" for \"--mount\" flag: target is required",
+            ),
+            (
+                "type=volume,dst=/a,bind-propagation=rshared",
+                "invalid argument \"type=volume,dst=/a,bind-propagation=rshared\" for \"--mount\" flag: cannot mix 'bind-*' options with mount type 'volume'",
+            ),
+            (
+                "dst=\"/a",
+                "invalid argument \"dst=\\\"/a\" for \"--mount\" flag: parse error on line 1, column 5: bare \" in non-quoted-field",
+            ),
+        ] {
+            let e = body(&["--mount", spec, "busybox"]).unwrap_err();
+            assert_eq!(crate::client::exit_code(&e), 125, "{spec}");
+            assert_eq!(crate::client::error_text(&e), msg);
+        }
     }
 }

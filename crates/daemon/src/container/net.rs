@@ -377,9 +377,10 @@ impl Daemon {
         Ok(())
     }
 
-    /// The host end of a container's veth on a network: `veth` + 7 hex digits.
-    fn host_if(id: &str, network_id: &str) -> String {
-        format!("veth{}", &hex_of(&[id, network_id])[..7])
+    /// The host end of a container's veth: `veth` + 7 random hex digits, new at
+    /// every start (the end of the previous task's pair may still be on its way out).
+    fn host_if() -> String {
+        format!("veth{}", &crate::daemon::random_id()[..7])
     }
 
     /// Connects the running task's namespace (`/proc/<pid>/ns/net`) to one network:
@@ -405,7 +406,7 @@ impl Daemon {
             None => link::mac_for(ip),
         };
         let prefix = n.subnet.map(|s| s.prefix()).unwrap_or(16);
-        let host_if = Daemon::host_if(id, &n.id);
+        let host_if = Daemon::host_if();
         let veth = link::Veth {
             host_name: host_if.clone(),
             bridge: n.bridge.clone(),
@@ -454,12 +455,15 @@ impl Daemon {
             return Ok(());
         }
         let nspath = PathBuf::from(format!("/proc/{pid}/ns/net"));
+        let t0 = std::time::Instant::now();
         link::loopback_up(&nspath).map_err(net_err)?;
+        tracing::debug!(container = %r.id, lo = ?t0.elapsed(), "network: loopback");
         if m == Mode::None || r.endpoints.is_empty() {
             self.write_net_files(&r)?;
             return Ok(());
         }
         let result = self.net_up_inner(entry, &r, &nspath, rt);
+        tracing::debug!(container = %r.id, total = ?t0.elapsed(), "network: up");
         if result.is_err() {
             self.net_down(entry);
         }
@@ -482,7 +486,9 @@ impl Daemon {
         order.sort_by_key(|k| (k != &primary, k.clone()));
         for (i, name) in order.iter().enumerate() {
             let ep = r.endpoints[name].clone();
+            let t = std::time::Instant::now();
             let filled = self.attach(&r.id, nspath, &ep, &format!("eth{i}"), i == 0)?;
+            tracing::debug!(container = %r.id, network = %name, took = ?t.elapsed(), "network: attached");
             entry.update(|rec| rec.endpoints.insert(name.clone(), filled));
         }
         let r = entry.snapshot();
@@ -594,6 +600,7 @@ impl Daemon {
     /// Undoes [`Daemon::net_up`] (blocking, idempotent): DNS, reservations, host
     /// veths, leases, port rules. The namespace itself goes with the task.
     pub fn net_down(&self, entry: &Entry) {
+        let t0 = std::time::Instant::now();
         let id = entry.id.clone();
         let live = lock(&self.net.live).remove(&id);
         drop(live);
@@ -617,14 +624,30 @@ impl Daemon {
                 })
                 .collect()
         });
+        let mut links = Vec::new();
         for ep in taken {
             if !ep.host_if.is_empty() {
-                if let Err(e) = link::delete(&ep.host_if) {
-                    tracing::warn!("removing {}: {e}", ep.host_if);
-                }
+                links.push(ep.host_if.clone());
             }
             if let Some(ip) = ep.ip {
                 self.networks.release(&ep.network_id, ip);
+            }
+        }
+        // Deleting a veth waits for the kernel's RCU grace period (4-13 ms here),
+        // and the exited task's namespace takes the pair with it anyway: the host
+        // end is deleted off the exit path, so `run --rm` does not wait for it.
+        if !links.is_empty() {
+            let spawned = std::thread::Builder::new()
+                .name("berth-veth-del".into())
+                .spawn(move || {
+                    for l in links {
+                        if let Err(e) = link::delete(&l) {
+                            tracing::debug!("removing {l}: {e}");
+                        }
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::warn!("could not remove host veths: {e}");
             }
         }
         if had_ports {
@@ -632,6 +655,7 @@ impl Daemon {
                 tracing::warn!("firewall: {}", e.message);
             }
         }
+        tracing::debug!(container = %id, took = ?t0.elapsed(), "network: down");
     }
 
     /// Connects a running container to one more network (`network connect`).
