@@ -127,7 +127,15 @@ pub async fn proxy_tcp(listener: tokio::net::TcpListener, target: SocketAddr) {
                             Ok(mut outbound) => {
                                 let _ = inbound.set_nodelay(true);
                                 let _ = outbound.set_nodelay(true);
-                                if let Err(e) = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await {
+                                // 64 KiB buffers: the default 8 KiB halves bulk throughput.
+                                let copied = tokio::io::copy_bidirectional_with_sizes(
+                                    &mut inbound,
+                                    &mut outbound,
+                                    64 << 10,
+                                    64 << 10,
+                                )
+                                .await;
+                                if let Err(e) = copied {
                                     tracing::debug!(%peer, %target, "proxy connection ended: {e}");
                                 }
                             }
