@@ -68,6 +68,26 @@ pub struct Network {
 }
 
 impl Network {
+    /// A new network with a fresh id and nothing configured.
+    fn new(name: &str, driver: &str) -> Network {
+        Network {
+            version: NETWORK_VERSION,
+            id: random_id(),
+            name: name.into(),
+            driver: driver.into(),
+            created: now_rfc3339(),
+            subnet: None,
+            gateway: None,
+            ip_range: None,
+            internal: false,
+            attachable: false,
+            options: BTreeMap::new(),
+            labels: BTreeMap::new(),
+            bridge: String::new(),
+            user_subnet: false,
+        }
+    }
+
     /// `bridge`, `host` and `none`: made by the daemon, never removed.
     pub fn predefined(&self) -> bool {
         matches!(self.name.as_str(), "bridge" | "host" | "none")
@@ -148,22 +168,7 @@ impl NetworkStore {
         }
         for (name, driver) in [("host", "host"), ("none", "null")] {
             if store.find(name).is_none() {
-                let n = Network {
-                    version: NETWORK_VERSION,
-                    id: random_id(),
-                    name: name.into(),
-                    driver: driver.into(),
-                    created: now_rfc3339(),
-                    subnet: None,
-                    gateway: None,
-                    ip_range: None,
-                    internal: false,
-                    attachable: false,
-                    options: BTreeMap::new(),
-                    labels: BTreeMap::new(),
-                    bridge: String::new(),
-                    user_subnet: false,
-                };
+                let n = Network::new(name, driver);
                 store.save(&n)?;
                 store.insert(n);
             }
@@ -196,22 +201,7 @@ impl NetworkStore {
                 }
             }
         };
-        let mut bridge = existing.unwrap_or_else(|| Network {
-            version: NETWORK_VERSION,
-            id: random_id(),
-            name: "bridge".into(),
-            driver: "bridge".into(),
-            created: now_rfc3339(),
-            subnet: None,
-            gateway: None,
-            ip_range: None,
-            internal: false,
-            attachable: false,
-            options: BTreeMap::new(),
-            labels: BTreeMap::new(),
-            bridge: String::new(),
-            user_subnet: false,
-        });
+        let mut bridge = existing.unwrap_or_else(|| Network::new("bridge", "bridge"));
         bridge.subnet = Some(subnet);
         bridge.gateway = Some(gateway);
         bridge.bridge = bridge_name.to_owned();
@@ -412,11 +402,7 @@ impl NetworkStore {
             )));
         }
         let n = Network {
-            version: NETWORK_VERSION,
             id,
-            name,
-            driver: driver.to_owned(),
-            created: now_rfc3339(),
             subnet: Some(subnet),
             gateway: Some(gateway),
             ip_range,
@@ -426,6 +412,7 @@ impl NetworkStore {
             labels: req.labels,
             bridge,
             user_subnet: req.subnet.is_some_and(|s| !s.is_empty()),
+            ..Network::new(&name, driver)
         };
         self.save(&n)?;
         self.insert(n.clone());

@@ -14,6 +14,7 @@ use axum::Router;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::volumes::labels_match;
 use super::{json, parse_json, AppState, Query};
 use crate::container::net::{mode, Mode};
 use crate::daemon::{blocking, Daemon};
@@ -171,13 +172,6 @@ fn emit(d: &Daemon, n: &Network, action: &str, container: Option<&str>) {
         a.insert("container".to_owned(), c.to_owned());
     }
     d.events.emit("network", action, &n.id, a);
-}
-
-fn labels_match(labels: &BTreeMap<String, String>, wanted: &[String]) -> bool {
-    wanted.iter().all(|w| match w.split_once('=') {
-        Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
-        None => labels.contains_key(w.as_str()),
-    })
 }
 
 fn filter(d: &Daemon, n: &Network, filters: &BTreeMap<String, Vec<String>>) -> Result<bool> {

@@ -86,8 +86,9 @@ async fn create(State(d): State<AppState>, body: Bytes) -> Result<Response> {
     Ok(json(StatusCode::CREATED, volume_json(&d, &v)))
 }
 
-/// Whether `labels` satisfy the `label` filter values (`key` or `key=value`).
-fn labels_match(labels: &BTreeMap<String, String>, wanted: &[String]) -> bool {
+/// Whether `labels` satisfy the `label` filter values (`key` or `key=value`);
+/// networks filter the same way.
+pub(super) fn labels_match(labels: &BTreeMap<String, String>, wanted: &[String]) -> bool {
     wanted.iter().all(|w| match w.split_once('=') {
         Some((k, val)) => labels.get(k).is_some_and(|x| x == val),
         None => labels.contains_key(w.as_str()),
