@@ -264,6 +264,26 @@ fn different_networks_are_isolated_from_each_other() {
         "timeout 3 wget -qO- http://srv-b/; exit $?",
     ]);
     assert!(!out.status.success());
+    // A gap left by a disconnect is filled: eth0 goes, then comes back as eth0.
+    ok(d.docker(&["network", "connect", "b", "srv"]));
+    ok(d.docker(&["network", "disconnect", "a", "srv"]));
+    ok(d.docker(&["network", "connect", "a", "srv"]));
+    let links = ok(d.docker(&["exec", "srv", "ls", "/sys/class/net"]));
+    assert_eq!(
+        links.split_whitespace().collect::<Vec<_>>(),
+        ["eth0", "eth1", "lo"]
+    );
+    let page = ok(d.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "a",
+        "busybox",
+        "wget",
+        "-qO-",
+        "http://srv/",
+    ]));
+    assert_eq!(page.trim(), "on-a");
     ok(d.docker(&["rm", "-f", "srv"]));
     let pruned = ok(d.docker(&["network", "prune", "-f"]));
     assert!(pruned.contains("Deleted Networks:"), "{pruned}");
@@ -858,5 +878,37 @@ fn an_internal_network_has_no_way_out_but_its_members_meet() {
     assert!(!out.status.success(), "{}", text(&out.stdout));
     ok(d.docker(&["rm", "-f", "db"]));
     ok(d.docker(&["network", "rm", "inner"]));
+    d.assert_clean();
+}
+
+#[test]
+fn the_userland_proxy_serves_published_ports_and_comes_back_after_a_restart() {
+    let mut d = Berthd::start_with_config(r#"{"userland-proxy": true}"#);
+    let port = free_port();
+    ok(d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "proxied",
+        "-p",
+        &format!("127.0.0.1:{port}:80"),
+        "busybox",
+        "sh",
+        "-c",
+        &httpd("via-proxy"),
+    ]));
+    d.eventually(10, "the proxy answers", || {
+        fetch(port).is_ok_and(|p| p.contains("via-proxy"))
+    });
+    // No DNAT: berthd itself listens on the port.
+    assert!(!rules(&d).contains("dnat"), "{}", rules(&d));
+    d.kill9();
+    assert!(fetch(port).is_err());
+    d.spawn();
+    d.eventually(10, "the proxy is back", || {
+        fetch(port).is_ok_and(|p| p.contains("via-proxy"))
+    });
+    ok(d.docker(&["rm", "-f", "proxied"]));
+    assert!(fetch(port).is_err());
     d.assert_clean();
 }

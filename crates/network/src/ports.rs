@@ -63,12 +63,20 @@ impl Reservation {
     }
 }
 
-fn bind_one(proto: Proto, host_ip: Ipv4Addr, port: u16) -> std::result::Result<Reservation, Errno> {
+fn bind_one(
+    proto: Proto,
+    host_ip: Ipv4Addr,
+    port: u16,
+    reuse_addr: bool,
+) -> std::result::Result<Reservation, Errno> {
     let kind = match proto {
         Proto::Tcp => SocketType::STREAM,
         Proto::Udp => SocketType::DGRAM,
     };
     let fd = rustix::net::socket_with(AddressFamily::INET, kind, SocketFlags::CLOEXEC, None)?;
+    if reuse_addr {
+        rustix::net::sockopt::set_socket_reuseaddr(&fd, true)?;
+    }
     rustix::net::bind(&fd, &SocketAddrV4::new(host_ip, port))?;
     let bound =
         SocketAddrV4::try_from(rustix::net::getsockname(&fd)?).map_err(|_| Errno::AFNOSUPPORT)?;
@@ -86,6 +94,24 @@ fn bind_one(proto: Proto, host_ip: Ipv4Addr, port: u16) -> std::result::Result<R
 /// with dockerd's message: `failed to bind host port for 0.0.0.0:8080/tcp: address
 /// already in use`.
 pub fn reserve(proto: Proto, host_ip: Ipv4Addr, lo: u16, hi: u16) -> Result<Reservation> {
+    reserve_with(proto, host_ip, lo, hi, false)
+}
+
+/// [`reserve`] for a port that is about to [`Reservation::listen`] (the userland
+/// proxy): with `SO_REUSEADDR`, so the relay's old connections in TIME_WAIT (after a
+/// daemon restart, say) do not keep the port. Only for sockets that listen at once:
+/// two bound, not listening sockets with `SO_REUSEADDR` could share a port.
+pub fn reserve_to_listen(proto: Proto, host_ip: Ipv4Addr, lo: u16, hi: u16) -> Result<Reservation> {
+    reserve_with(proto, host_ip, lo, hi, true)
+}
+
+fn reserve_with(
+    proto: Proto,
+    host_ip: Ipv4Addr,
+    lo: u16,
+    hi: u16,
+    reuse_addr: bool,
+) -> Result<Reservation> {
     if lo != 0 && hi != 0 && hi < lo {
         return Err(Error::BadPort(format!(
             "invalid host port range: {lo}-{hi}"
@@ -100,7 +126,7 @@ pub fn reserve(proto: Proto, host_ip: Ipv4Addr, lo: u16, hi: u16) -> Result<Rese
     };
     let what = || format!("failed to bind host port for {spec}");
     for port in lo..=hi {
-        match bind_one(proto, host_ip, port) {
+        match bind_one(proto, host_ip, port, reuse_addr) {
             Ok(r) => return Ok(r),
             Err(Errno::ADDRINUSE) => continue,
             Err(e) => return Err(Error::io(what(), e.into())),

@@ -133,3 +133,34 @@ async fn the_proxy_relays_bytes_both_ways() {
     // Aborted: the listener is gone with it.
     assert!(tokio::net::TcpStream::connect(front_addr).await.is_err());
 }
+
+#[test]
+fn a_proxy_port_survives_its_old_connections_but_not_a_second_listener() {
+    use berth_network::ports::reserve_to_listen;
+    let first = reserve_to_listen(Proto::Tcp, LO, 0, 0).unwrap();
+    let port = first.port();
+    let listener = first.listen().unwrap().expect("a TCP listener");
+    // A connection the server side closes first leaves TIME_WAIT on the port.
+    let client = std::net::TcpStream::connect((LO, port)).unwrap();
+    let (server, _) = loop {
+        match listener.accept() {
+            Ok(c) => break c,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                std::thread::sleep(std::time::Duration::from_millis(5))
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    drop(server);
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    drop(client);
+    // While it listens, nobody else gets the port.
+    assert!(matches!(
+        reserve_to_listen(Proto::Tcp, LO, port, port),
+        Err(Error::PortInUse(_))
+    ));
+    drop(listener);
+    // Gone: the port is free again despite TIME_WAIT.
+    let again = reserve_to_listen(Proto::Tcp, LO, port, port).unwrap();
+    assert_eq!(again.port(), port);
+}

@@ -312,6 +312,9 @@ pub struct Endpoint {
     pub mac: String,
     #[serde(default)]
     pub host_if: String,
+    /// The interface inside the container (`eth0`, …).
+    #[serde(default)]
+    pub if_name: String,
 }
 
 /// One published port of a running container.

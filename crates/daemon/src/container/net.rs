@@ -436,6 +436,7 @@ impl Daemon {
             gateway: if n.internal { None } else { n.gateway },
             mac: fmt_mac(&mac),
             host_if,
+            if_name: ifname.to_owned(),
             ..ep.clone()
         })
     }
@@ -502,8 +503,9 @@ impl Daemon {
             let n = self.networks.get(&ep.network_id)?;
             let ip = ep.ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
             for b in &bindings {
-                let res =
-                    ports::reserve(b.proto, b.host_ip, b.host_lo, b.host_hi).map_err(|e| {
+                let res = self
+                    .reserve(b.proto, b.host_ip, b.host_lo, b.host_hi)
+                    .map_err(|e| {
                         Error::internal(format!(
                         "driver failed programming external connectivity on endpoint {} ({}): {e}",
                         r.name, ep.endpoint_id
@@ -516,27 +518,8 @@ impl Daemon {
                     host_ip: b.host_ip,
                     host_port: port,
                 });
-                if self.config.userland_proxy && b.proto == Proto::Tcp {
-                    // dockerd's docker-proxy, for comparison (bench/network.py):
-                    // the reserved socket listens and relays to the container.
-                    if let Some(l) = res.listen().map_err(net_err)? {
-                        let _g = rt.enter();
-                        let l = tokio::net::TcpListener::from_std(l)?;
-                        let target = SocketAddr::from((ip, b.container_port));
-                        let task = rt.spawn(ports::proxy_tcp(l, target));
-                        live.proxies.push(task.abort_handle());
-                    }
-                    continue;
-                }
-                maps.push(PortMap {
-                    proto: b.proto,
-                    host_ip: b.host_ip,
-                    host_port: port,
-                    container_ip: ip,
-                    container_port: b.container_port,
-                    bridge: n.bridge.clone(),
-                });
-                live.reservations.push(res);
+                let target = SocketAddr::from((ip, b.container_port));
+                self.publish(res, target, &n.bridge, &mut live, &mut maps, rt)?;
             }
         }
         let has_ports = !maps.is_empty();
@@ -556,6 +539,58 @@ impl Daemon {
         }
         lock(&self.net.live).insert(r.id.clone(), live);
         self.write_net_files(&entry.snapshot())?;
+        Ok(())
+    }
+
+    /// Holds a host port: bound, or for the userland proxy about to listen.
+    fn reserve(
+        &self,
+        proto: Proto,
+        ip: Ipv4Addr,
+        lo: u16,
+        hi: u16,
+    ) -> berth_network::Result<ports::Reservation> {
+        if self.config.userland_proxy && proto == Proto::Tcp {
+            ports::reserve_to_listen(proto, ip, lo, hi)
+        } else {
+            ports::reserve(proto, ip, lo, hi)
+        }
+    }
+
+    /// Publishes one reserved host port: a DNAT rule to the container (`maps`), or
+    /// with `userland-proxy` (TCP) a relay task listening on the reserved socket.
+    fn publish(
+        &self,
+        res: ports::Reservation,
+        target: SocketAddr,
+        bridge: &str,
+        live: &mut Live,
+        maps: &mut Vec<PortMap>,
+        rt: &tokio::runtime::Handle,
+    ) -> Result<()> {
+        let proto = res.proto();
+        if self.config.userland_proxy && proto == Proto::Tcp {
+            // dockerd's docker-proxy, for comparison (bench/network.py).
+            if let Some(l) = res.listen().map_err(net_err)? {
+                let _g = rt.enter();
+                let l = tokio::net::TcpListener::from_std(l)?;
+                let task = rt.spawn(ports::proxy_tcp(l, target));
+                live.proxies.push(task.abort_handle());
+            }
+            return Ok(());
+        }
+        let std::net::IpAddr::V4(container_ip) = target.ip() else {
+            return Err(Error::internal("published ports are IPv4 only"));
+        };
+        maps.push(PortMap {
+            proto,
+            host_ip: res.host_ip(),
+            host_port: res.port(),
+            container_ip,
+            container_port: target.port(),
+            bridge: bridge.to_owned(),
+        });
+        live.reservations.push(res);
         Ok(())
     }
 
@@ -619,6 +654,7 @@ impl Daemon {
                     ep.gateway = None;
                     ep.mac.clear();
                     ep.host_if.clear();
+                    ep.if_name.clear();
                     ep.endpoint_id.clear();
                     old
                 })
@@ -672,13 +708,17 @@ impl Daemon {
             .get(name)
             .cloned()
             .ok_or_else(|| Error::internal("endpoint vanished"))?;
+        // The first free `ethN` (a disconnect may have left a gap).
         let used: Vec<&str> = r
             .endpoints
             .values()
             .filter(|e| !e.host_if.is_empty())
-            .map(|_| "")
+            .map(|e| e.if_name.as_str())
             .collect();
-        let ifname = format!("eth{}", used.len());
+        let ifname = (0..)
+            .map(|i| format!("eth{i}"))
+            .find(|n| !used.contains(&n.as_str()))
+            .unwrap_or_default();
         let filled = self.attach(&r.id, &nspath, &ep, &ifname, used.is_empty())?;
         let user = self
             .networks
@@ -716,10 +756,12 @@ impl Daemon {
         let r = entry.snapshot();
         let mut live = Live::default();
         let mut maps = Vec::new();
+        // Ports are published on the primary (eth0) network's address.
         let first = r
             .endpoints
             .values()
-            .find(|e| e.gateway.is_some() || e.ip.is_some())
+            .find(|e| e.if_name == "eth0")
+            .or_else(|| r.endpoints.values().find(|e| e.ip.is_some()))
             .cloned();
         for ep in r.endpoints.values() {
             if let Some(ip) = ep.ip {
@@ -728,19 +770,18 @@ impl Daemon {
         }
         if let Some(ep) = first {
             if let Some(n) = self.networks.find(&ep.network_id) {
+                let ip = ep.ip.unwrap_or(Ipv4Addr::UNSPECIFIED);
                 for p in &r.ports {
-                    match ports::reserve(p.proto, p.host_ip, p.host_port, p.host_port) {
-                        Ok(res) => live.reservations.push(res),
-                        Err(e) => tracing::warn!("container {}: port {}: {e}", r.id, p.host_port),
+                    let published = self
+                        .reserve(p.proto, p.host_ip, p.host_port, p.host_port)
+                        .map_err(net_err)
+                        .and_then(|res| {
+                            let target = SocketAddr::from((ip, p.container_port));
+                            self.publish(res, target, &n.bridge, &mut live, &mut maps, rt)
+                        });
+                    if let Err(e) = published {
+                        tracing::warn!("container {}: port {}: {}", r.id, p.host_port, e.message);
                     }
-                    maps.push(PortMap {
-                        proto: p.proto,
-                        host_ip: p.host_ip,
-                        host_port: p.host_port,
-                        container_ip: ep.ip.unwrap_or(Ipv4Addr::UNSPECIFIED),
-                        container_port: p.container_port,
-                        bridge: n.bridge.clone(),
-                    });
                 }
             }
         }
