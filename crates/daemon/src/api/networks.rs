@@ -386,10 +386,8 @@ async fn disconnect(
     let n = d.networks.get(&id)?;
     let entry = match d.get(&b.container) {
         Ok(e) => e,
-        Err(e) if b.force => {
-            let _ = e;
-            return Ok(StatusCode::OK.into_response());
-        }
+        // `--force`: a container that is gone is disconnected already.
+        Err(_) if b.force => return Ok(StatusCode::OK.into_response()),
         Err(e) => return Err(e),
     };
     let _op = entry.op.lock().await;

@@ -95,7 +95,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 fn net_err(e: berth_network::Error) -> Error {
     match e {
-        berth_network::Error::PortInUse(_) => Error::internal(e.to_string()),
         berth_network::Error::BadSubnet(_) | berth_network::Error::BadAddress(_) => {
             Error::invalid(e.to_string())
         }
@@ -529,12 +528,7 @@ impl Daemon {
             self.sync_firewall()?;
         }
         // The embedded DNS on user-defined networks.
-        let user_net = r.endpoints.values().any(|ep| {
-            self.networks
-                .find(&ep.network_id)
-                .is_some_and(|n| n.user_defined())
-        });
-        if user_net {
+        if self.on_user_network(&r) {
             live.dns = Some(self.start_dns(&r.id, nspath, rt)?);
         }
         lock(&self.net.live).insert(r.id.clone(), live);
@@ -555,6 +549,16 @@ impl Daemon {
         } else {
             ports::reserve(proto, ip, lo, hi)
         }
+    }
+
+    /// Whether the container is on a user-defined network (and so has the
+    /// embedded DNS).
+    fn on_user_network(&self, r: &Record) -> bool {
+        r.endpoints.values().any(|ep| {
+            self.networks
+                .find(&ep.network_id)
+                .is_some_and(|n| n.user_defined())
+        })
     }
 
     /// Publishes one reserved host port: a DNAT rule to the container (`maps`), or
@@ -786,14 +790,7 @@ impl Daemon {
             }
         }
         lock(&self.net.port_maps).insert(r.id.clone(), maps);
-        let user_net = r.endpoints.values().any(|ep| {
-            ep.ip.is_some()
-                && self
-                    .networks
-                    .find(&ep.network_id)
-                    .is_some_and(|n| n.user_defined())
-        });
-        if user_net && r.state.pid != 0 {
+        if self.on_user_network(&r) && r.state.pid != 0 {
             let nspath = PathBuf::from(format!("/proc/{}/ns/net", r.state.pid));
             match self.start_dns(&r.id, &nspath, rt) {
                 Ok(s) => live.dns = Some(s),
@@ -846,12 +843,8 @@ impl Daemon {
             }
         }
         std::fs::write(dir.join("hosts"), hosts)?;
-        let user = r.endpoints.values().any(|ep| {
-            self.networks
-                .find(&ep.network_id)
-                .is_some_and(|n| n.user_defined())
-        });
-        std::fs::write(dir.join("resolv.conf"), self.resolv_conf(r, user))?;
+        let embedded = self.on_user_network(r);
+        std::fs::write(dir.join("resolv.conf"), self.resolv_conf(r, embedded))?;
         Ok(())
     }
 
